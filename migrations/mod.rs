@@ -1,0 +1,16 @@
+//! Schema migrations, one file per change, run in order on SQLite and
+//! PostgreSQL alike. Rules (SQLite's `ALTER TABLE` is narrow): one change per
+//! `alter_table` call, portable column types only, JSON stored as text.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_core::Migration)]
+    }
+}

@@ -1,0 +1,53 @@
+//! The database: connecting (SQLite by default, PostgreSQL via
+//! `DATABASE_URL`), migrating, and the entities.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`: a commit that returned is
+//! on disk, which is what the delivery ledger promises. Foreign keys are on.
+
+pub mod entities;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+
+use crate::{migrations::Migrator, settings::DatabaseSettings};
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(settings.connection_url().expose_secret(), settings.max_connections).await?;
+    Migrator::up(&db, None).await.context("Failed to run database migrations")?;
+    Ok(db)
+}
+
+/// Connects without migrating.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    let backend = if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
+    let db = Database::connect(opts)
+        .await
+        .with_context(|| format!("Failed to connect to {backend} (check DATABASE_URL)"))?;
+    Ok(db)
+}
+
+/// True when the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
+
+/// Which backend a connection talks to, for the few places SQL differs.
+pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}

@@ -1,0 +1,3 @@
+//! Bulk data coming in from files.
+
+pub mod contacts_csv;

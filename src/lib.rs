@@ -1,0 +1,27 @@
+//! warmline: a Slack-first outreach bot.
+//!
+//! Slack is the interface (slash command, modals, approvals, App Home); a
+//! background dispatcher sends through providers; consent and suppression are
+//! enforced on every send. This crate is the whole application; `main.rs`
+//! only parses the command line and calls [`cli::run`].
+
+pub mod bench;
+pub mod cli;
+pub mod db;
+pub mod domain;
+pub mod import;
+#[path = "../migrations/mod.rs"]
+pub mod migrations;
+pub mod observability;
+pub mod routes;
+pub mod settings;
+pub mod slack;
+pub mod startup;
+pub mod telemetry;
+
+/// Installs rustls' process-wide crypto provider (ring). Every crate in the
+/// graph that speaks TLS uses ring; without this, the first TLS handshake
+/// panics because rustls cannot pick a provider. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,3 @@
+//! Operational HTTP routes: liveness, readiness and metrics.
+
+pub mod health;

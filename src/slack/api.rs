@@ -1,0 +1,306 @@
+//! Calls to Slack's Web API, through slack-morphism's client, with what the
+//! crate leaves to us: a timeout on every attempt, retries of 5xx and
+//! transport errors with exponential backoff and jitter, and 429s honoured
+//! for exactly as long as `Retry-After` says.
+//!
+//! Every method warmline calls is listed in [`Method`] with the bot scope it
+//! needs; the manifest test checks `manifest.yml` asks for exactly those.
+
+use std::{sync::Arc, time::Duration};
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use secrecy::ExposeSecret;
+use slack_morphism::{errors::SlackClientError, prelude::*};
+
+use crate::settings::SlackSettings;
+
+pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+pub type Client = SlackClient<Connector>;
+
+/// The Web API methods warmline calls, and the bot scope each needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    ChatPostMessage,
+    ChatPostEphemeral,
+    ChatUpdate,
+    ViewsOpen,
+    ViewsUpdate,
+    ViewsPublish,
+}
+
+impl Method {
+    pub const ALL: &'static [Method] = &[
+        Method::ChatPostMessage,
+        Method::ChatPostEphemeral,
+        Method::ChatUpdate,
+        Method::ViewsOpen,
+        Method::ViewsUpdate,
+        Method::ViewsPublish,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ChatPostMessage => "chat.postMessage",
+            Method::ChatPostEphemeral => "chat.postEphemeral",
+            Method::ChatUpdate => "chat.update",
+            Method::ViewsOpen => "views.open",
+            Method::ViewsUpdate => "views.update",
+            Method::ViewsPublish => "views.publish",
+        }
+    }
+
+    /// The bot scope Slack requires for the method (views.* need none).
+    pub fn scope(self) -> Option<&'static str> {
+        match self {
+            Method::ChatPostMessage | Method::ChatPostEphemeral | Method::ChatUpdate => Some("chat:write"),
+            Method::ViewsOpen | Method::ViewsUpdate | Method::ViewsPublish => None,
+        }
+    }
+}
+
+/// Scopes that follow from features rather than from a Web API method.
+pub const FEATURE_SCOPES: &[&str] = &[
+    // The slash command.
+    "commands",
+];
+
+/// Why a Web API call did not succeed, after retries.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackApiError {
+    /// Slack answered `ok: false`; `code` is Slack's error name
+    /// (`not_in_channel`, `channel_not_found`, `invalid_auth`, …).
+    #[error("Slack {method} failed: {code}")]
+    Slack { method: &'static str, code: String },
+    #[error("Slack {method} was still rate limited after {attempts} attempts")]
+    RateLimited { method: &'static str, attempts: u32 },
+    #[error("Slack {method} timed out after {attempts} attempts")]
+    Timeout { method: &'static str, attempts: u32 },
+    #[error("Slack {method} failed after {attempts} attempts: {detail}")]
+    Unavailable {
+        method: &'static str,
+        attempts: u32,
+        detail: String,
+    },
+}
+
+impl SlackApiError {
+    /// Slack's error name, when Slack gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SlackApiError::Slack { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Longest wait a single `Retry-After` may impose before we give up on the
+/// call rather than hold a task for minutes.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<Client>,
+    token: SlackApiToken,
+    timeout: Duration,
+    max_retries: u32,
+}
+
+impl SlackApi {
+    pub fn new(settings: &SlackSettings) -> anyhow::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| anyhow::anyhow!("cannot load the system's CA certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        // Drop the trailing slash so method URLs are `{base}/{method}`.
+        let base = settings.api_url.as_str().trim_end_matches('/').to_string();
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(&base);
+        let token_value = settings
+            .bot_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_string())
+            .unwrap_or_default();
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(token_value.into()),
+            timeout: settings.request_timeout(),
+            max_retries: settings.max_retries,
+        })
+    }
+
+    pub fn client(&self) -> Arc<Client> {
+        self.client.clone()
+    }
+
+    /// Runs one Web API call with timeouts and retries.
+    async fn call<T, F, Fut>(&self, method: Method, f: F) -> Result<T, SlackApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = ClientResult<T>>,
+    {
+        let name = method.name();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = tokio::time::timeout(self.timeout, f()).await;
+            let retry_in = match result {
+                Ok(Ok(value)) => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "ok").increment(1);
+                    return Ok(value);
+                }
+                Ok(Err(SlackClientError::ApiError(e))) => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "error").increment(1);
+                    return Err(SlackApiError::Slack {
+                        method: name,
+                        code: e.code,
+                    });
+                }
+                Ok(Err(SlackClientError::RateLimitError(e))) => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "rate_limited")
+                        .increment(1);
+                    let wait = e.retry_after.unwrap_or(Duration::from_secs(1));
+                    if attempt > self.max_retries || wait > MAX_RETRY_AFTER {
+                        return Err(SlackApiError::RateLimited {
+                            method: name,
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::warn!(method = name, wait_ms = wait.as_millis() as u64, "Slack rate limited us");
+                    wait
+                }
+                Ok(Err(SlackClientError::HttpError(e))) if e.status_code.is_client_error() => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "error").increment(1);
+                    return Err(SlackApiError::Slack {
+                        method: name,
+                        code: format!("http_{}", e.status_code.as_u16()),
+                    });
+                }
+                Ok(Err(other)) => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "retryable")
+                        .increment(1);
+                    if attempt > self.max_retries {
+                        return Err(SlackApiError::Unavailable {
+                            method: name,
+                            attempts: attempt,
+                            detail: describe(&other),
+                        });
+                    }
+                    backoff(attempt)
+                }
+                Err(_elapsed) => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "timeout").increment(1);
+                    if attempt > self.max_retries {
+                        return Err(SlackApiError::Timeout {
+                            method: name,
+                            attempts: attempt,
+                        });
+                    }
+                    backoff(attempt)
+                }
+            };
+            tokio::time::sleep(retry_in).await;
+        }
+    }
+
+    pub async fn post_message(
+        &self,
+        req: SlackApiChatPostMessageRequest,
+    ) -> Result<SlackApiChatPostMessageResponse, SlackApiError> {
+        let (client, token, req) = (&self.client, &self.token, &req);
+        self.call(Method::ChatPostMessage, move || async move { client.open_session(token).chat_post_message(req).await })
+            .await
+    }
+
+    pub async fn post_ephemeral(
+        &self,
+        req: SlackApiChatPostEphemeralRequest,
+    ) -> Result<SlackApiChatPostEphemeralResponse, SlackApiError> {
+        let (client, token, req) = (&self.client, &self.token, &req);
+        self.call(Method::ChatPostEphemeral, move || async move { client.open_session(token).chat_post_ephemeral(req).await })
+            .await
+    }
+
+    pub async fn update_message(
+        &self,
+        req: SlackApiChatUpdateRequest,
+    ) -> Result<SlackApiChatUpdateResponse, SlackApiError> {
+        let (client, token, req) = (&self.client, &self.token, &req);
+        self.call(Method::ChatUpdate, move || async move { client.open_session(token).chat_update(req).await })
+            .await
+    }
+
+    pub async fn views_open(&self, req: SlackApiViewsOpenRequest) -> Result<SlackApiViewsOpenResponse, SlackApiError> {
+        // A trigger id lives 3 s: retrying past that only earns `expired_trigger_id`.
+        let (client, token, req) = (&self.client, &self.token, &req);
+        self.call(Method::ViewsOpen, move || async move { client.open_session(token).views_open(req).await })
+            .await
+    }
+
+    pub async fn views_update(
+        &self,
+        req: SlackApiViewsUpdateRequest,
+    ) -> Result<SlackApiViewsUpdateResponse, SlackApiError> {
+        let (client, token, req) = (&self.client, &self.token, &req);
+        self.call(Method::ViewsUpdate, move || async move { client.open_session(token).views_update(req).await })
+            .await
+    }
+
+    pub async fn views_publish(
+        &self,
+        req: SlackApiViewsPublishRequest,
+    ) -> Result<SlackApiViewsPublishResponse, SlackApiError> {
+        let (client, token, req) = (&self.client, &self.token, &req);
+        self.call(Method::ViewsPublish, move || async move { client.open_session(token).views_publish(req).await })
+            .await
+    }
+}
+
+/// Exponential backoff with full jitter in [base·2ⁿ/2, base·2ⁿ].
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(6));
+    let half = ceiling / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+/// Describes a transport error without echoing request bodies, which may
+/// hold message text or personal data.
+fn describe(err: &SlackClientError) -> String {
+    match err {
+        SlackClientError::HttpError(e) => format!("HTTP {}", e.status_code),
+        SlackClientError::HttpProtocolError(_) => "connection or protocol error".into(),
+        SlackClientError::EndOfStream(_) => "connection closed early".into(),
+        SlackClientError::ProtocolError(_) => "unexpected response body".into(),
+        SlackClientError::SystemError(_) => "system error".into(),
+        SlackClientError::SocketModeProtocolError(_) => "socket mode protocol error".into(),
+        SlackClientError::ApiError(e) => e.code.clone(),
+        SlackClientError::RateLimitError(_) => "rate limited".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_jittered_within_bounds() {
+        for attempt in 1..8 {
+            let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(6));
+            for _ in 0..50 {
+                let d = backoff(attempt);
+                assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_method_has_a_distinct_name() {
+        let mut names: Vec<_> = Method::ALL.iter().map(|m| m.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Method::ALL.len());
+    }
+}

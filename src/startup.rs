@@ -1,0 +1,201 @@
+//! Building and running the application: the shared state, the HTTP router,
+//! the Socket Mode listener, and graceful shutdown.
+//!
+//! Shutdown, in order: the listener stops accepting (axum's graceful
+//! shutdown lets in-flight requests finish), the cancellation token tells
+//! background loops to stop taking new work, then we wait for every task
+//! spawned through [`App::spawn`] to finish, bounded by
+//! `server.shutdown_grace_secs`.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use slack_morphism::{prelude::SlackSigningSecret, signature_verifier::SlackEventSignatureVerifier};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    settings::Settings,
+    slack::{api::SlackApi, blocks::Blocks},
+};
+
+/// Shared state, cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+pub struct AppInner {
+    pub settings: Settings,
+    pub db: DatabaseConnection,
+    pub slack: SlackApi,
+    pub blocks: Blocks,
+    /// Checks inbound Slack signatures; `None` when no signing secret is set,
+    /// in which case every Slack request is refused.
+    pub verifier: Option<SlackEventSignatureVerifier>,
+    /// Every background task the request path hands work to; shutdown waits
+    /// for them so acknowledged work is not dropped.
+    pub tasks: TaskTracker,
+    /// Cancelled when shutdown starts.
+    pub shutdown: CancellationToken,
+}
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let slack = SlackApi::new(&settings.slack)?;
+        let verifier = settings.slack.signing_secret.as_ref().map(|s| {
+            SlackEventSignatureVerifier::new(&SlackSigningSecret::new(s.expose_secret().to_string()))
+        });
+        Ok(Self(Arc::new(AppInner {
+            settings,
+            db,
+            slack,
+            blocks: Blocks::new(),
+            verifier,
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        })))
+    }
+
+    /// Hands work to a background task that shutdown will wait for. Errors
+    /// are logged with their cause chain; a panic is contained to the task.
+    pub fn spawn<F>(&self, what: &'static str, fut: F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.tasks.spawn(async move {
+            if let Err(e) = fut.await {
+                tracing::error!(task = what, error = format!("{e:#}"), "background task failed");
+            }
+        });
+    }
+}
+
+/// The router with every route and layer; tests and `serve` share it.
+pub fn router(app: App) -> Router {
+    let max_body = app.settings.server.max_body_bytes;
+    let slack_routes = Router::new()
+        .route("/slack/commands", post(crate::slack::commands::http_handler))
+        .route("/slack/interactions", post(crate::slack::interactions::http_handler))
+        .route("/slack/events", post(crate::slack::events::http_handler))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::slack::ingress::verify_slack_request,
+        ));
+    Router::new()
+        .route("/healthz", get(crate::routes::health::healthz))
+        .route("/readyz", get(crate::routes::health::readyz))
+        .route("/metrics", get(crate::routes::health::metrics))
+        .merge(slack_routes)
+        .route_layer(axum::middleware::from_fn(crate::observability::track_requests))
+        // Bodies are read by the Slack middleware with its own limit (so it
+        // can answer 413 itself); this one guards every other route.
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// A built application bound to its port, ready to run.
+pub struct Application {
+    app: App,
+    listener: TcpListener,
+}
+
+impl Application {
+    /// Connects to the database, migrates, and binds the listener
+    /// (`WARMLINE_ADDR`; tests pass port 0).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = crate::db::connect_and_migrate(&settings.database).await?;
+        Self::build_with_db(settings, db).await
+    }
+
+    pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        crate::observability::handle();
+        let addr = settings.server.addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("Failed to bind {addr} (WARMLINE_ADDR)"))?;
+        let app = App::new(settings, db)?;
+        Ok(Self { app, listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn app(&self) -> App {
+        self.app.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { app, listener } = self;
+        let token = app.shutdown.clone();
+        let grace = Duration::from_secs(app.settings.server.shutdown_grace_secs);
+
+        let socket_mode = if app.settings.slack.app_token.is_some() {
+            Some(crate::slack::socket_mode::start(app.clone()).await?)
+        } else {
+            None
+        };
+
+        let router = router(app.clone());
+        let signal_token = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            signal_token.cancel();
+        });
+        tracing::info!(addr = %listener.local_addr()?, "warmline is listening");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .await
+            .context("HTTP server failed")?;
+
+        tracing::info!("shutting down: finishing in-flight work");
+        if let Some(listener) = socket_mode {
+            listener.shutdown().await;
+        }
+        app.tasks.close();
+        if tokio::time::timeout(grace, app.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                remaining = app.tasks.len(),
+                "shutdown grace period ended with work still running"
+            );
+        }
+        app.db.clone().close().await.ok();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
