@@ -482,15 +482,27 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
 mod tests {
     use super::*;
 
+    /// An environment with the given variables; `WARMLINE_CONFIG` points at
+    /// an empty file unless the test names one, so a developer's own
+    /// `warmline.toml` never leaks into a test.
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        let empty = std::env::temp_dir().join("warmline-test-empty.toml");
+        if !empty.exists() {
+            std::fs::write(&empty, "").unwrap();
+        }
+        let mut e: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        e.entry("WARMLINE_CONFIG".into())
+            .or_insert_with(|| empty.to_string_lossy().to_string());
+        e
     }
 
     fn serve_env(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
         let mut e = env(&[
             ("SLACK_BOT_TOKEN", "xoxb-1-2-secretvalue"),
             ("SLACK_SIGNING_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("WARMLINE_CONFIG", "/dev/null"),
         ]);
         e.extend(env(extra));
         e
@@ -498,7 +510,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_any_configuration() {
-        let s = Settings::load_from(&env(&[("WARMLINE_CONFIG", "/dev/null")]), Requirements::Offline).unwrap();
+        let s = Settings::load_from(&env(&[]), Requirements::Offline).unwrap();
         assert_eq!(s.server.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(s.slack.api_url.as_str(), "https://slack.com/api");
         assert_eq!(s.slack.command, "/warm");
@@ -563,8 +575,7 @@ mod tests {
     fn a_bad_value_names_the_setting() {
         let err = Settings::load_from(
             &env(&[
-                ("WARMLINE_CONFIG", "/dev/null"),
-                ("WARMLINE__APPROVAL__MIN_RECIPIENTS", "lots"),
+                    ("WARMLINE__APPROVAL__MIN_RECIPIENTS", "lots"),
             ]),
             Requirements::Offline,
         )
@@ -587,13 +598,12 @@ mod tests {
 
     #[test]
     fn serve_requires_slack_credentials() {
-        let err = Settings::load_from(&env(&[("WARMLINE_CONFIG", "/dev/null")]), Requirements::Serve)
+        let err = Settings::load_from(&env(&[]), Requirements::Serve)
             .unwrap_err();
         assert_eq!(err.setting, "SLACK_SIGNING_SECRET");
         let err = Settings::load_from(
             &env(&[
-                ("WARMLINE_CONFIG", "/dev/null"),
-                ("SLACK_SIGNING_SECRET", "0123456789abcdef0123"),
+                    ("SLACK_SIGNING_SECRET", "0123456789abcdef0123"),
             ]),
             Requirements::Serve,
         )

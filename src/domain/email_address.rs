@@ -13,11 +13,15 @@ pub struct EmailAddress(String);
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let trimmed = raw.trim();
+        // Display names ("Ann <ann@x.io>") and folded whitespace are not
+        // addresses for our purposes, though RFC 5322 allows them.
+        if trimmed.contains(|c: char| c.is_whitespace() || c == '<' || c == '>') {
+            return Err(EmailError(crate::domain::mask_email(trimmed)));
+        }
         let parsed: email_address::EmailAddress = trimmed
             .parse()
             .map_err(|_| EmailError(crate::domain::mask_email(trimmed)))?;
-        // Display names ("Ann <ann@x.io>") are not addresses for our purposes.
-        if parsed.as_str() != trimmed || !parsed.domain().contains('.') {
+        if !parsed.domain().contains('.') {
             return Err(EmailError(crate::domain::mask_email(trimmed)));
         }
         let local = parsed.local_part();

@@ -1,1 +1,23 @@
+//! warmline's integration tests: one binary, with shared helpers.
+//!
+//! The app runs in-process on port 0 against a real SQLite file (and, when
+//! `WARMLINE_TEST_DATABASE_URL` is set, a real PostgreSQL database per
+//! test), and talks to a fake Slack Web API that answers as Slack does.
 
+mod helpers;
+mod test_db;
+
+mod blocks;
+mod cli;
+mod fake_slack;
+mod health;
+mod import;
+mod manifest;
+mod migrations;
+mod shutdown;
+mod slack_api;
+mod slack_commands;
+mod slack_events;
+mod slack_ingress;
+mod slack_interactions;
+mod socket_mode;
