@@ -69,11 +69,9 @@ async fn serve() -> anyhow::Result<()> {
 async fn import(file: PathBuf) -> anyhow::Result<()> {
     use crate::import::contacts_csv;
     let settings = Settings::load(Requirements::Offline)?;
-    let db = crate::db::connect_and_migrate(&settings.database).await?;
-    let size = std::fs::metadata(&file)
-        .with_context(|| format!("cannot read {}", file.display()))?
-        .len();
+    // Open the file first: a typo in its name should not create a database.
     let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let db = crate::db::connect_and_migrate(&settings.database).await?;
     let progress = indicatif::ProgressBar::new_spinner();
     progress.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {pos} rows read ({per_sec}) {elapsed}")
@@ -89,7 +87,6 @@ async fn import(file: PathBuf) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| "csv".into()),
     };
-    let _ = size;
     let report = contacts_csv::import(&db, reader, &opts, &progress).await?;
     progress.finish_and_clear();
     print!("{report}");

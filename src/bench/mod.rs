@@ -1,7 +1,9 @@
 //! `warmline bench …`: benchmarks whose figures go in `docs/benchmarks.md`.
-//! Tests run small versions of them for correctness only.
+//! Tests run small versions of them for correctness only; speed is judged
+//! from the figures these print, never by a timed test.
 
 pub mod import;
+pub mod slack_ack;
 
 use clap::Subcommand;
 
@@ -12,6 +14,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
     },
+    /// Slack acknowledgement latency under load (target: p99 < 100 ms).
+    SlackAck {
+        #[arg(long, default_value_t = 6_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Do not run a contact import into the same database meanwhile.
+        #[arg(long)]
+        idle: bool,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -19,7 +31,15 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Import { rows } => {
             let r = import::run(rows, None).await?;
             println!("{r}");
-            Ok(())
+        }
+        BenchCommand::SlackAck {
+            requests,
+            concurrency,
+            idle,
+        } => {
+            let r = slack_ack::run(requests, concurrency, !idle).await?;
+            println!("{r}");
         }
     }
+    Ok(())
 }

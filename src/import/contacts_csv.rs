@@ -246,6 +246,17 @@ pub async fn import<R: Read>(
                     report.rows -= 1;
                     continue;
                 }
+                if record.len() != header.len() {
+                    report.rejected.push(RowError {
+                        line,
+                        reason: format!(
+                            "has {} fields, but the header has {}",
+                            record.len(),
+                            header.len()
+                        ),
+                    });
+                    continue;
+                }
                 match parse_row(&cols, &record, line, opts) {
                     Ok(row) => batch.push(row),
                     Err(reason) => report.rejected.push(RowError { line, reason }),

@@ -179,6 +179,15 @@ impl SlackApi {
                         code: format!("http_{}", e.status_code.as_u16()),
                     });
                 }
+                // Slack answered 200 with a body we cannot read: the call
+                // took effect, so retrying could post twice.
+                Ok(Err(SlackClientError::ProtocolError(_))) => {
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "error").increment(1);
+                    return Err(SlackApiError::Slack {
+                        method: name,
+                        code: "unreadable_response".into(),
+                    });
+                }
                 Ok(Err(other)) => {
                     metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "retryable")
                         .increment(1);
