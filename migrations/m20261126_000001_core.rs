@@ -192,7 +192,10 @@ enum Tombstones {
     CreatedAt,
 }
 
-fn fk(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden)) -> ForeignKeyCreateStatement {
+fn fk(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(from.0, from.1)
         .to(to.0, to.1)
@@ -224,10 +227,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("contacts_phone").table(Contacts::Table).col(Contacts::Phone).to_owned())
-            .await?;
-        m.create_index(Index::create().name("contacts_warmth").table(Contacts::Table).col(Contacts::Warmth).to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("contacts_phone")
+                .table(Contacts::Table)
+                .col(Contacts::Phone)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("contacts_warmth")
+                .table(Contacts::Table)
+                .col(Contacts::Warmth)
+                .to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -240,7 +255,10 @@ impl MigrationTrait for Migration {
                 .col(text_null(Interactions::Summary))
                 .col(string(Interactions::Source))
                 .col(timestamp_with_time_zone(Interactions::CreatedAt))
-                .foreign_key(&mut fk((Interactions::Table, Interactions::ContactId), (Contacts::Table, Contacts::Id)))
+                .foreign_key(&mut fk(
+                    (Interactions::Table, Interactions::ContactId),
+                    (Contacts::Table, Contacts::Id),
+                ))
                 .to_owned(),
         )
         .await?;
@@ -266,7 +284,10 @@ impl MigrationTrait for Migration {
                 .col(string_null(Consents::Actor))
                 .col(text_null(Consents::ConsentText))
                 .col(timestamp_with_time_zone(Consents::RecordedAt))
-                .foreign_key(&mut fk((Consents::Table, Consents::ContactId), (Contacts::Table, Contacts::Id)))
+                .foreign_key(&mut fk(
+                    (Consents::Table, Consents::ContactId),
+                    (Contacts::Table, Contacts::Id),
+                ))
                 .to_owned(),
         )
         .await?;
@@ -404,7 +425,10 @@ impl MigrationTrait for Migration {
                 .col(string(MessageEvents::State))
                 .col(timestamp_with_time_zone(MessageEvents::At))
                 .col(text_null(MessageEvents::Detail))
-                .foreign_key(&mut fk((MessageEvents::Table, MessageEvents::MessageId), (Messages::Table, Messages::Id)))
+                .foreign_key(&mut fk(
+                    (MessageEvents::Table, MessageEvents::MessageId),
+                    (Messages::Table, Messages::Id),
+                ))
                 .to_owned(),
         )
         .await?;
@@ -431,7 +455,10 @@ impl MigrationTrait for Migration {
                 .col(string_null(Approvals::SlackChannel))
                 .col(string_null(Approvals::SlackTs))
                 .col(timestamp_with_time_zone(Approvals::CreatedAt))
-                .foreign_key(&mut fk((Approvals::Table, Approvals::CampaignId), (Campaigns::Table, Campaigns::Id)))
+                .foreign_key(&mut fk(
+                    (Approvals::Table, Approvals::CampaignId),
+                    (Campaigns::Table, Campaigns::Id),
+                ))
                 .to_owned(),
         )
         .await?;

@@ -70,7 +70,8 @@ async fn import(file: PathBuf) -> anyhow::Result<()> {
     use crate::import::contacts_csv;
     let settings = Settings::load(Requirements::Offline)?;
     // Open the file first: a typo in its name should not create a database.
-    let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let reader =
+        std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
     let db = crate::db::connect_and_migrate(&settings.database).await?;
     let progress = indicatif::ProgressBar::new_spinner();
     progress.set_style(

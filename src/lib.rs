@@ -8,11 +8,13 @@
 pub mod bench;
 pub mod cli;
 pub mod db;
+pub mod dispatcher;
 pub mod domain;
 pub mod import;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod observability;
+pub mod providers;
 pub mod routes;
 pub mod settings;
 pub mod slack;

@@ -43,6 +43,12 @@ pub struct Settings {
     pub approval: ApprovalSettings,
     pub import: ImportSettings,
     pub log: LogSettings,
+    pub dispatcher: crate::dispatcher::DispatcherSettings,
+    /// `[providers.<name>]`: per-provider limits and options.
+    pub providers: BTreeMap<String, crate::providers::ProviderSettings>,
+    pub caps: crate::dispatcher::checks::CapsSettings,
+    /// `[quiet_hours.<channel>]`: local hours a channel may not send in.
+    pub quiet_hours: crate::dispatcher::checks::QuietHoursSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -456,15 +462,31 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
         config::ConfigError::Type {
             key, unexpected, expected, ..
         } => (key.clone(), format!("expected {expected}, got {unexpected}")),
-        config::ConfigError::Message(m) => (None, m.clone()),
-        config::ConfigError::FileParse { uri, cause } => (
-            uri.clone(),
-            format!("cannot parse TOML: {cause}"),
-        ),
+        // serde errors arrive as text ending in "for key `section.key`":
+        // name that setting, not the file.
+        config::ConfigError::Message(m) => match m.rsplit_once(" for key `") {
+            Some((problem, key)) => (Some(key.trim_end_matches('`').to_string()), problem.to_string()),
+            None => (None, m.clone()),
+        },
+        // The TOML error quotes the offending line, which may hold a secret:
+        // keep its position and its message only.
+        config::ConfigError::FileParse { uri, cause } => {
+            let text = cause.to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or_default().to_string();
+            let last = lines
+                .filter(|l| !l.starts_with('|') && !l.contains(" | ") && !l.starts_with(char::is_numeric))
+                .last()
+                .unwrap_or_default();
+            (
+                Some(uri.clone().unwrap_or_else(|| "WARMLINE_CONFIG".into())),
+                format!("cannot parse TOML: {first}: {last}"),
+            )
+        }
         config::ConfigError::NotFound(k) => (Some(k.clone()), "not found".into()),
         other => (None, other.to_string()),
     };
-    let key = key.unwrap_or_else(|| "warmline.toml".into());
+    let key = key.unwrap_or_else(|| "settings".into());
     let public = NAMED_ENV
         .iter()
         .find(|(_, k)| *k == key)
@@ -475,6 +497,8 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
     } else {
         problem
     };
+    // One line, always.
+    let problem = problem.split_whitespace().collect::<Vec<_>>().join(" ");
     ConfigError::new(public, problem)
 }
 

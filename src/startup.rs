@@ -4,10 +4,11 @@
 //! Shutdown, in order: the listener stops accepting (axum's graceful
 //! shutdown lets in-flight requests finish), the cancellation token tells
 //! background loops to stop taking new work, then we wait for every task
-//! spawned through [`App::spawn`] to finish, bounded by
-//! `server.shutdown_grace_secs`.
+//! spawned through [`App::spawn`] to finish. One `server.shutdown_grace_secs`
+//! period bounds the whole drain, open requests included, so a stalled
+//! client cannot hold shutdown forever.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
@@ -42,6 +43,8 @@ pub struct AppInner {
     pub tasks: TaskTracker,
     /// Cancelled when shutdown starts.
     pub shutdown: CancellationToken,
+    /// Sends everything; started by `run_until`.
+    pub dispatcher: crate::dispatcher::Dispatcher,
 }
 
 impl std::ops::Deref for App {
@@ -53,6 +56,18 @@ impl std::ops::Deref for App {
 
 impl App {
     pub fn new(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let registry = crate::providers::Registry::from_settings(&settings.providers)?;
+        Self::with_registry(settings, db, registry)
+    }
+
+    /// Like [`App::new`] with the providers given (tests inject the test
+    /// provider with a log they can read).
+    pub fn with_registry(
+        settings: Settings,
+        db: DatabaseConnection,
+        registry: crate::providers::Registry,
+    ) -> anyhow::Result<Self> {
+        let dispatcher = crate::dispatcher::Dispatcher::new(db.clone(), registry, &settings);
         let slack = SlackApi::new(&settings.slack)?;
         let verifier = settings.slack.signing_secret.as_ref().map(|s| {
             SlackEventSignatureVerifier::new(&SlackSigningSecret::new(s.expose_secret().to_string()))
@@ -65,6 +80,7 @@ impl App {
             verifier,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            dispatcher,
         })))
     }
 
@@ -120,12 +136,22 @@ impl Application {
     }
 
     pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let registry = crate::providers::Registry::from_settings(&settings.providers)?;
+        Self::build_with_registry(settings, db, registry).await
+    }
+
+    /// Builds with the providers given instead of those configured.
+    pub async fn build_with_registry(
+        settings: Settings,
+        db: DatabaseConnection,
+        registry: crate::providers::Registry,
+    ) -> anyhow::Result<Self> {
         crate::observability::handle();
         let addr = settings.server.addr;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("Failed to bind {addr} (WARMLINE_ADDR)"))?;
-        let app = App::new(settings, db)?;
+        let app = App::with_registry(settings, db, registry)?;
         Ok(Self { app, listener })
     }
 
@@ -149,6 +175,7 @@ impl Application {
             None
         };
 
+        app.dispatcher.start(&app.tasks, token.clone());
         let router = router(app.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {
@@ -156,17 +183,36 @@ impl Application {
             signal_token.cancel();
         });
         tracing::info!(addr = %listener.local_addr()?, "warmline is listening");
-        axum::serve(listener, router)
-            .with_graceful_shutdown(token.clone().cancelled_owned())
-            .await
-            .context("HTTP server failed")?;
+        let mut serve = std::pin::pin!(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(token.clone().cancelled_owned())
+                .into_future()
+        );
+        let finished = tokio::select! {
+            result = &mut serve => Some(result),
+            _ = token.cancelled() => None,
+        };
+        // One grace period bounds the whole drain: open requests (a stalled
+        // client must not hold shutdown forever), then background work.
+        let deadline = tokio::time::Instant::now() + grace;
+        let served = match finished {
+            Some(result) => result,
+            None => match tokio::time::timeout_at(deadline, &mut serve).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("shutdown grace period ended with HTTP requests still open; dropping them");
+                    Ok(())
+                }
+            },
+        };
+        served.context("HTTP server failed")?;
 
         tracing::info!("shutting down: finishing in-flight work");
         if let Some(listener) = socket_mode {
             listener.shutdown().await;
         }
         app.tasks.close();
-        if tokio::time::timeout(grace, app.tasks.wait()).await.is_err() {
+        if tokio::time::timeout_at(deadline, app.tasks.wait()).await.is_err() {
             tracing::warn!(
                 remaining = app.tasks.len(),
                 "shutdown grace period ended with work still running"

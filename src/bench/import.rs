@@ -65,11 +65,21 @@ pub async fn run(rows: usize, database_url: Option<&str>) -> anyhow::Result<Impo
         source_name: "bench.csv".into(),
     };
     let start = Instant::now();
-    let report = contacts_csv::import(&db, csv.as_bytes(), &opts, &indicatif::ProgressBar::hidden()).await?;
+    let report = contacts_csv::import(
+        &db,
+        csv.as_bytes(),
+        &opts,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await?;
     let elapsed = start.elapsed();
     db.close().await.ok();
     std::fs::remove_dir_all(&dir).ok();
-    Ok(ImportBench { rows, elapsed, report })
+    Ok(ImportBench {
+        rows,
+        elapsed,
+        report,
+    })
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -16,9 +16,17 @@ use secrecy::ExposeSecret;
 use crate::{migrations::Migrator, settings::DatabaseSettings};
 
 /// Connects to the configured database and brings its schema up to date.
-pub async fn connect_and_migrate(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
-    let db = connect(settings.connection_url().expose_secret(), settings.max_connections).await?;
-    Migrator::up(&db, None).await.context("Failed to run database migrations")?;
+pub async fn connect_and_migrate(
+    settings: &DatabaseSettings,
+) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(
+        settings.connection_url().expose_secret(),
+        settings.max_connections,
+    )
+    .await?;
+    Migrator::up(&db, None)
+        .await
+        .context("Failed to run database migrations")?;
     Ok(db)
 }
 
@@ -35,7 +43,11 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    let backend = if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
+    let backend = if url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
     let db = Database::connect(opts)
         .await
         .with_context(|| format!("Failed to connect to {backend} (check DATABASE_URL)"))?;

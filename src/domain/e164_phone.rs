@@ -21,7 +21,8 @@ impl E164Phone {
     pub fn parse(raw: &str, default_region: Option<country::Id>) -> Result<Self, PhoneError> {
         let raw = raw.trim();
         let masked = || crate::domain::mask_phone(raw);
-        let number = phonenumber::parse(default_region, raw).map_err(|_| PhoneError::Unparseable(masked()))?;
+        let number = phonenumber::parse(default_region, raw)
+            .map_err(|_| PhoneError::Unparseable(masked()))?;
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid(masked()));
         }
@@ -55,15 +56,36 @@ mod tests {
 
     #[test]
     fn normalises_international_and_national_formats() {
-        assert_eq!(E164Phone::parse("+1 (415) 555-2671", None).unwrap().as_str(), "+14155552671");
-        assert_eq!(E164Phone::parse("415.555.2671", Some(country::Id::US)).unwrap().as_str(), "+14155552671");
-        assert_eq!(E164Phone::parse("020 7946 0958", Some(country::Id::GB)).unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            E164Phone::parse("+1 (415) 555-2671", None)
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            E164Phone::parse("415.555.2671", Some(country::Id::US))
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            E164Phone::parse("020 7946 0958", Some(country::Id::GB))
+                .unwrap()
+                .as_str(),
+            "+442079460958"
+        );
     }
 
     #[test]
     fn refuses_garbage_and_impossible_numbers() {
-        assert!(matches!(E164Phone::parse("call me", None), Err(PhoneError::Unparseable(_))));
+        assert!(matches!(
+            E164Phone::parse("call me", None),
+            Err(PhoneError::Unparseable(_))
+        ));
         assert!(E164Phone::parse("+1 555", None).is_err());
-        assert!(E164Phone::parse("4155552671", None).is_err(), "no region, no +: ambiguous");
+        assert!(
+            E164Phone::parse("4155552671", None).is_err(),
+            "no region, no +: ambiguous"
+        );
     }
 }

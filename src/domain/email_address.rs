@@ -56,13 +56,26 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_normalises_the_domain() {
-        assert_eq!(EmailAddress::parse(" Ann.Lee@Example.COM ").unwrap().as_str(), "Ann.Lee@example.com");
+        assert_eq!(
+            EmailAddress::parse(" Ann.Lee@Example.COM ")
+                .unwrap()
+                .as_str(),
+            "Ann.Lee@example.com"
+        );
         assert!(EmailAddress::parse("a+tag@sub.example.co.uk").is_ok());
     }
 
     #[test]
     fn refuses_what_is_not_an_address() {
-        for bad in ["", "plain", "@example.com", "ann@", "ann@localhost", "Ann <ann@example.com>", "a b@example.com"] {
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "ann@",
+            "ann@localhost",
+            "Ann <ann@example.com>",
+            "a b@example.com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -22,7 +22,11 @@ pub fn mask_phone(raw: &str) -> String {
     if digits.len() < 6 {
         return "***".to_string();
     }
-    let plus = if raw.trim_start().starts_with('+') { "+" } else { "" };
+    let plus = if raw.trim_start().starts_with('+') {
+        "+"
+    } else {
+        ""
+    };
     let head: String = digits[..1].iter().collect();
     let tail: String = digits[digits.len() - 4..].iter().collect();
     let hidden = "*".repeat(digits.len() - 5);

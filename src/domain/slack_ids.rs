@@ -15,7 +15,9 @@ fn well_formed(raw: &str, prefixes: &[char]) -> bool {
     matches!(chars.next(), Some(c) if prefixes.contains(&c))
         && raw.len() >= 3
         && raw.len() <= 32
-        && raw.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 macro_rules! slack_id {

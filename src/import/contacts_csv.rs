@@ -19,7 +19,9 @@ use anyhow::Context;
 use chrono::Utc;
 use indicatif::ProgressBar;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func},
 };
 use serde_json::{Map, Value};
 
@@ -131,7 +133,10 @@ impl Columns {
                 None => extra.push((i, raw.trim().to_string())),
             }
         }
-        if !["email", "phone", "external_id"].iter().any(|k| index.contains_key(k)) {
+        if !["email", "phone", "external_id"]
+            .iter()
+            .any(|k| index.contains_key(k))
+        {
             return Err("the header names none of email, phone or external_id".into());
         }
         Ok(Self { index, extra })
@@ -146,7 +151,12 @@ impl Columns {
     }
 }
 
-fn parse_row(cols: &Columns, rec: &csv::StringRecord, line: u64, opts: &ImportOptions) -> Result<Row, String> {
+fn parse_row(
+    cols: &Columns,
+    rec: &csv::StringRecord,
+    line: u64,
+    opts: &ImportOptions,
+) -> Result<Row, String> {
     let mut row = Row {
         line,
         ..Row::default()
@@ -204,7 +214,9 @@ fn parse_row(cols: &Columns, rec: &csv::StringRecord, line: u64, opts: &ImportOp
                 _ => row.phone.is_some(),
             };
             if granted && !needs {
-                return Err(format!("{col} is yes but the row has no address for that channel"));
+                return Err(format!(
+                    "{col} is yes but the row has no address for that channel"
+                ));
             }
             row.consent.push((channel, granted));
         }
@@ -212,7 +224,8 @@ fn parse_row(cols: &Columns, rec: &csv::StringRecord, line: u64, opts: &ImportOp
     row.consent_source = cols.get(rec, "consent_source").map(String::from);
     for (i, name) in &cols.extra {
         if let Some(v) = rec.get(*i).map(str::trim).filter(|v| !v.is_empty()) {
-            row.metadata.insert(name.clone(), Value::String(v.to_string()));
+            row.metadata
+                .insert(name.clone(), Value::String(v.to_string()));
         }
     }
     Ok(row)
@@ -230,7 +243,10 @@ pub async fn import<R: Read>(
         .flexible(true)
         .has_headers(true)
         .from_reader(reader);
-    let header = csv.headers().context("Failed to read the CSV header")?.clone();
+    let header = csv
+        .headers()
+        .context("Failed to read the CSV header")?
+        .clone();
     let cols = Columns::from_header(&header).map_err(|e| anyhow::anyhow!("line 1: {e}"))?;
     let mut report = ImportReport::default();
     let mut batch: Vec<Row> = Vec::with_capacity(opts.batch_size);
@@ -269,7 +285,10 @@ pub async fn import<R: Read>(
                     line,
                     reason: format!("unreadable CSV: {e}"),
                 });
-                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                ) {
                     break;
                 }
             }
@@ -301,14 +320,21 @@ fn identity(row: &Row) -> Identity {
     } else if let Some(x) = &row.external_id {
         Identity::External(x.clone())
     } else {
-        Identity::Phone(row.phone.as_ref().expect("parse_row guarantees one identity").to_string())
+        Identity::Phone(
+            row.phone
+                .as_ref()
+                .expect("parse_row guarantees one identity")
+                .to_string(),
+        )
     }
 }
 
 /// The hash kept for a forgotten contact.
 pub fn tombstone_hash(identity: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(identity.trim().to_lowercase().as_bytes()))
+    hex::encode(sha2::Sha256::digest(
+        identity.trim().to_lowercase().as_bytes(),
+    ))
 }
 
 async fn write_batch(
@@ -318,22 +344,33 @@ async fn write_batch(
     report: &mut ImportReport,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
-    let txn = db.begin().await.context("Failed to start an import transaction")?;
+    let txn = db
+        .begin()
+        .await
+        .context("Failed to start an import transaction")?;
 
     // Rows forgotten by an erasure request are refused.
     let hashes: Vec<String> = rows
         .iter()
         .flat_map(|r| {
-            [r.email.as_ref().map(|e| e.to_string()), r.phone.as_ref().map(|p| p.to_string())]
-                .into_iter()
-                .flatten()
+            [
+                r.email.as_ref().map(|e| e.to_string()),
+                r.phone.as_ref().map(|p| p.to_string()),
+            ]
+            .into_iter()
+            .flatten()
         })
         .map(|i| tombstone_hash(&i))
         .collect();
     let forgotten = forgotten_hashes(&txn, &hashes).await?;
 
     // Existing contacts for this batch, by each identity kind.
-    let emails: Vec<String> = rows.iter().filter_map(|r| r.email.as_ref().map(|e| e.to_string())).collect();
+    // Emails merge case-insensitively (the identity is lowercased), so the
+    // look-up compares lowercased too.
+    let emails: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.email.as_ref().map(|e| e.as_str().to_lowercase()))
+        .collect();
     let externals: Vec<String> = rows
         .iter()
         .filter(|r| r.email.is_none())
@@ -347,12 +384,15 @@ async fn write_batch(
     let mut existing: HashMap<Identity, contacts::Model> = HashMap::new();
     if !emails.is_empty() {
         for m in contacts::Entity::find()
-            .filter(contacts::Column::Email.is_in(emails))
+            .filter(Expr::expr(Func::lower(Expr::col(contacts::Column::Email))).is_in(emails))
             .all(&txn)
             .await
             .context("Failed to look up contacts by email")?
         {
-            existing.insert(Identity::Email(m.email.clone().unwrap_or_default().to_lowercase()), m);
+            existing.insert(
+                Identity::Email(m.email.clone().unwrap_or_default().to_lowercase()),
+                m,
+            );
         }
     }
     if !externals.is_empty() {
@@ -362,7 +402,10 @@ async fn write_batch(
             .await
             .context("Failed to look up contacts by external id")?
         {
-            existing.insert(Identity::External(m.external_id.clone().unwrap_or_default()), m);
+            existing.insert(
+                Identity::External(m.external_id.clone().unwrap_or_default()),
+                m,
+            );
         }
     }
     if !phones.is_empty() {
@@ -379,10 +422,18 @@ async fn write_batch(
 
     // Fold the batch: rows sharing an identity merge in file order.
     let mut order: Vec<Identity> = Vec::new();
-    let mut merged: HashMap<Identity, (contacts::Model, bool, Vec<(&'static str, bool, String)>)> = HashMap::new();
+    let mut merged: HashMap<Identity, (contacts::Model, bool, Vec<(&'static str, bool, String)>)> =
+        HashMap::new();
     for row in rows {
-        let keys = [row.email.as_ref().map(|e| e.to_string()), row.phone.as_ref().map(|p| p.to_string())];
-        if keys.iter().flatten().any(|k| forgotten.contains(&tombstone_hash(k))) {
+        let keys = [
+            row.email.as_ref().map(|e| e.to_string()),
+            row.phone.as_ref().map(|p| p.to_string()),
+        ];
+        if keys
+            .iter()
+            .flatten()
+            .any(|k| forgotten.contains(&tombstone_hash(k)))
+        {
             report.rejected.push(RowError {
                 line: row.line,
                 reason: "this contact asked to be forgotten; it is not imported again".into(),
@@ -392,9 +443,15 @@ async fn write_batch(
         let id = identity(&row);
         let source = format!(
             "import:{}",
-            row.consent_source.clone().unwrap_or_else(|| opts.source_name.clone())
+            row.consent_source
+                .clone()
+                .unwrap_or_else(|| opts.source_name.clone())
         );
-        let consent: Vec<_> = row.consent.iter().map(|(c, g)| (*c, *g, source.clone())).collect();
+        let consent: Vec<_> = row
+            .consent
+            .iter()
+            .map(|(c, g)| (*c, *g, source.clone()))
+            .collect();
         match merged.get_mut(&id) {
             Some((model, _, consents)) => {
                 apply(model, &row, now);
@@ -425,7 +482,9 @@ async fn write_batch(
     let mut consent_for: Vec<(usize, Vec<(&'static str, bool, String)>)> = Vec::new();
     let mut consent_existing: Vec<(i64, Vec<(&'static str, bool, String)>)> = Vec::new();
     for id in &order {
-        let (model, is_new, consent) = merged.remove(id).expect("every ordered identity was merged");
+        let (model, is_new, consent) = merged
+            .remove(id)
+            .expect("every ordered identity was merged");
         if is_new {
             if !consent.is_empty() {
                 consent_for.push((new_models.len(), consent));
@@ -465,7 +524,9 @@ async fn write_batch(
             .await
             .context("Failed to record consent")?;
     }
-    txn.commit().await.context("Failed to commit an import batch")?;
+    txn.commit()
+        .await
+        .context("Failed to commit an import batch")?;
     Ok(())
 }
 
@@ -516,7 +577,8 @@ fn apply(m: &mut contacts::Model, row: &Row, now: chrono::DateTime<Utc>) {
         m.tags = serde_json::to_string(&tags).expect("strings serialize");
     }
     if !row.metadata.is_empty() {
-        let mut meta: BTreeMap<String, Value> = serde_json::from_str(&m.metadata).unwrap_or_default();
+        let mut meta: BTreeMap<String, Value> =
+            serde_json::from_str(&m.metadata).unwrap_or_default();
         meta.extend(row.metadata.clone());
         m.metadata = serde_json::to_string(&meta).expect("JSON values serialize");
     }
@@ -525,7 +587,11 @@ fn apply(m: &mut contacts::Model, row: &Row, now: chrono::DateTime<Utc>) {
 
 fn active(m: contacts::Model, with_id: bool) -> contacts::ActiveModel {
     contacts::ActiveModel {
-        id: if with_id { Set(m.id) } else { Default::default() },
+        id: if with_id {
+            Set(m.id)
+        } else {
+            Default::default()
+        },
         email: Set(m.email),
         phone: Set(m.phone),
         first_name: Set(m.first_name),
@@ -552,15 +618,19 @@ async fn update(txn: &impl ConnectionTrait, m: contacts::Model) -> anyhow::Resul
 }
 
 /// Inserts new contacts, returning their ids in order.
-async fn insert_new(txn: &impl ConnectionTrait, models: &[contacts::Model]) -> anyhow::Result<Vec<i64>> {
+async fn insert_new(
+    txn: &impl ConnectionTrait,
+    models: &[contacts::Model],
+) -> anyhow::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(models.len());
     // 15 columns a row keeps each statement well under SQLite's and
     // PostgreSQL's bound-parameter limits.
     for chunk in models.chunks(500) {
-        let inserted = contacts::Entity::insert_many(chunk.iter().cloned().map(|m| active(m, false)))
-            .exec_with_returning(txn)
-            .await
-            .context("Failed to insert contacts")?;
+        let inserted =
+            contacts::Entity::insert_many(chunk.iter().cloned().map(|m| active(m, false)))
+                .exec_with_returning(txn)
+                .await
+                .context("Failed to insert contacts")?;
         // RETURNING preserves VALUES order on both SQLite and PostgreSQL
         // for a single multi-row INSERT; match on identity to be certain.
         let mut by_key: HashMap<(Option<String>, Option<String>, Option<String>), i64> = inserted
@@ -569,14 +639,24 @@ async fn insert_new(txn: &impl ConnectionTrait, models: &[contacts::Model]) -> a
             .collect();
         for m in chunk {
             let key = (m.email.clone(), m.external_id.clone(), m.phone.clone());
-            ids.push(by_key.remove(&key).context("an inserted contact was not returned")?);
+            ids.push(
+                by_key
+                    .remove(&key)
+                    .context("an inserted contact was not returned")?,
+            );
         }
     }
     Ok(ids)
 }
 
-async fn forgotten_hashes(txn: &impl ConnectionTrait, hashes: &[String]) -> anyhow::Result<std::collections::HashSet<String>> {
-    use sea_orm::{FromQueryResult, sea_query::{Alias, Expr, ExprTrait, Query}};
+async fn forgotten_hashes(
+    txn: &impl ConnectionTrait,
+    hashes: &[String],
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    use sea_orm::{
+        FromQueryResult,
+        sea_query::{Alias, Expr, ExprTrait, Query},
+    };
     #[derive(FromQueryResult)]
     struct H {
         hash: String,
@@ -632,16 +712,35 @@ mod tests {
         assert_eq!(row.last_name.as_deref(), Some("Lee"));
         assert_eq!(row.tags, vec!["vip", "investor"]);
         assert_eq!(row.consent, vec![("email", true)]);
-        assert_eq!(row.metadata.get("company"), Some(&Value::String("Acme".into())));
+        assert_eq!(
+            row.metadata.get("company"),
+            Some(&Value::String("Acme".into()))
+        );
     }
 
     #[test]
     fn bad_values_are_named() {
-        assert!(parse("email", "not-an-email").unwrap_err().contains("not a valid email"));
-        assert!(parse("email,timezone", "a@b.co,Mars/Olympus").unwrap_err().contains("IANA"));
-        assert!(parse("email,consent_email", "a@b.co,maybe").unwrap_err().contains("yes or no"));
+        assert!(
+            parse("email", "not-an-email")
+                .unwrap_err()
+                .contains("not a valid email")
+        );
+        assert!(
+            parse("email,timezone", "a@b.co,Mars/Olympus")
+                .unwrap_err()
+                .contains("IANA")
+        );
+        assert!(
+            parse("email,consent_email", "a@b.co,maybe")
+                .unwrap_err()
+                .contains("yes or no")
+        );
         assert!(parse("email,phone", ",").unwrap_err().contains("no email"));
-        assert!(parse("email,consent_sms", "a@b.co,yes").unwrap_err().contains("no address"));
+        assert!(
+            parse("email,consent_sms", "a@b.co,yes")
+                .unwrap_err()
+                .contains("no address")
+        );
     }
 
     #[test]

@@ -98,6 +98,8 @@ impl SlackApiError {
 /// call rather than hold a task for minutes.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// How long a `trigger_id` stays valid: views.open gets one attempt within it.
+const TRIGGER_ID_LIFETIME: Duration = Duration::from_secs(3);
 
 #[derive(Clone)]
 pub struct SlackApi {
@@ -142,11 +144,20 @@ impl SlackApi {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = ClientResult<T>>,
     {
+        self.call_with(method, self.timeout, self.max_retries, f).await
+    }
+
+    /// Runs one Web API call with a given per-attempt timeout and retry budget.
+    async fn call_with<T, F, Fut>(&self, method: Method, timeout: Duration, max_retries: u32, f: F) -> Result<T, SlackApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = ClientResult<T>>,
+    {
         let name = method.name();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let result = tokio::time::timeout(self.timeout, f()).await;
+            let result = tokio::time::timeout(timeout, f()).await;
             let retry_in = match result {
                 Ok(Ok(value)) => {
                     metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "ok").increment(1);
@@ -163,7 +174,7 @@ impl SlackApi {
                     metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "rate_limited")
                         .increment(1);
                     let wait = e.retry_after.unwrap_or(Duration::from_secs(1));
-                    if attempt > self.max_retries || wait > MAX_RETRY_AFTER {
+                    if attempt > max_retries || wait > MAX_RETRY_AFTER {
                         return Err(SlackApiError::RateLimited {
                             method: name,
                             attempts: attempt,
@@ -191,7 +202,7 @@ impl SlackApi {
                 Ok(Err(other)) => {
                     metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "retryable")
                         .increment(1);
-                    if attempt > self.max_retries {
+                    if attempt > max_retries {
                         return Err(SlackApiError::Unavailable {
                             method: name,
                             attempts: attempt,
@@ -202,7 +213,7 @@ impl SlackApi {
                 }
                 Err(_elapsed) => {
                     metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "timeout").increment(1);
-                    if attempt > self.max_retries {
+                    if attempt > max_retries {
                         return Err(SlackApiError::Timeout {
                             method: name,
                             attempts: attempt,
@@ -243,10 +254,14 @@ impl SlackApi {
     }
 
     pub async fn views_open(&self, req: SlackApiViewsOpenRequest) -> Result<SlackApiViewsOpenResponse, SlackApiError> {
-        // A trigger id lives 3 s: retrying past that only earns `expired_trigger_id`.
+        // A trigger id lives 3 s: retrying past that only earns
+        // `expired_trigger_id`, so one attempt, bounded by the trigger's life.
         let (client, token, req) = (&self.client, &self.token, &req);
-        self.call(Method::ViewsOpen, move || async move { client.open_session(token).views_open(req).await })
-            .await
+        let timeout = self.timeout.min(TRIGGER_ID_LIFETIME);
+        self.call_with(Method::ViewsOpen, timeout, 0, move || async move {
+            client.open_session(token).views_open(req).await
+        })
+        .await
     }
 
     pub async fn views_update(

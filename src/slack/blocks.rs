@@ -93,10 +93,12 @@ impl Blocks {
             .env
             .get_template(name)
             .map_err(|_| BlocksError::Missing(name.to_string()))?;
-        let text = template.render(minijinja::value::Serde(&ctx)).map_err(|source| BlocksError::Render {
-            name: name.to_string(),
-            source,
-        })?;
+        let text = template
+            .render(minijinja::value::Serde(&ctx))
+            .map_err(|source| BlocksError::Render {
+                name: name.to_string(),
+                source,
+            })?;
         serde_json::from_str(&text).map_err(|source| BlocksError::Json {
             name: name.to_string(),
             source,
@@ -104,7 +106,11 @@ impl Blocks {
     }
 
     /// Renders a layout whose JSON is an array of blocks, for a message.
-    pub fn message_blocks(&self, name: &str, ctx: impl Serialize) -> Result<Vec<SlackBlock>, BlocksError> {
+    pub fn message_blocks(
+        &self,
+        name: &str,
+        ctx: impl Serialize,
+    ) -> Result<Vec<SlackBlock>, BlocksError> {
         let json = self.render_json(name, ctx)?;
         parse_blocks(name, &json, Surface::Message)
     }
@@ -117,12 +123,17 @@ impl Blocks {
 }
 
 /// Parses and checks an array of blocks.
-pub fn parse_blocks(name: &str, json: &Value, surface: Surface) -> Result<Vec<SlackBlock>, BlocksError> {
+pub fn parse_blocks(
+    name: &str,
+    json: &Value,
+    surface: Surface,
+) -> Result<Vec<SlackBlock>, BlocksError> {
     let invalid = |problem: String| BlocksError::Invalid {
         name: name.to_string(),
         problem,
     };
-    let blocks: Vec<SlackBlock> = serde_json::from_value(json.clone()).map_err(|e| invalid(e.to_string()))?;
+    let blocks: Vec<SlackBlock> =
+        serde_json::from_value(json.clone()).map_err(|e| invalid(e.to_string()))?;
     check_blocks(&blocks, surface).map_err(invalid)?;
     let back = serde_json::to_value(&blocks).map_err(|e| invalid(e.to_string()))?;
     if &back != json {
@@ -141,7 +152,8 @@ pub fn parse_view(name: &str, json: &Value) -> Result<SlackView, BlocksError> {
         name: name.to_string(),
         problem,
     };
-    let view: SlackView = serde_json::from_value(json.clone()).map_err(|e| invalid(e.to_string()))?;
+    let view: SlackView =
+        serde_json::from_value(json.clone()).map_err(|e| invalid(e.to_string()))?;
     let blocks = match &view {
         SlackView::Home(h) => &h.blocks,
         SlackView::Modal(m) => &m.blocks,
@@ -191,7 +203,11 @@ pub fn check_limits(json: &Value, surface: Surface) -> Result<(), String> {
         }
         Value::Object(o) => {
             for (field, max) in [("title", 24), ("submit", 24), ("close", 24)] {
-                if let Some(text) = o.get(field).and_then(|t| t.get("text")).and_then(Value::as_str) {
+                if let Some(text) = o
+                    .get(field)
+                    .and_then(|t| t.get("text"))
+                    .and_then(Value::as_str)
+                {
                     limit(&mut problems, &format!("view {field}"), text, max);
                 }
             }
@@ -203,7 +219,10 @@ pub fn check_limits(json: &Value, surface: Surface) -> Result<(), String> {
                     limit(&mut problems, field, v, 255);
                 }
             }
-            o.get("blocks").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+            o.get("blocks")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
         }
         _ => &[],
     };
@@ -298,9 +317,19 @@ fn element_limits(problems: &mut Vec<String>, at: &str, e: &Value) {
         }
     }
     if let Some(c) = e.get("confirm") {
-        text_limit(problems, &format!("{at} confirm title"), c.get("title"), 100);
+        text_limit(
+            problems,
+            &format!("{at} confirm title"),
+            c.get("title"),
+            100,
+        );
         text_limit(problems, &format!("{at} confirm text"), c.get("text"), 300);
-        text_limit(problems, &format!("{at} confirm button"), c.get("confirm"), 30);
+        text_limit(
+            problems,
+            &format!("{at} confirm button"),
+            c.get("confirm"),
+            30,
+        );
         text_limit(problems, &format!("{at} deny button"), c.get("deny"), 30);
     }
 }
@@ -339,7 +368,11 @@ fn first_difference(a: &Value, b: &Value) -> String {
             }
             (Value::Array(x), Value::Array(y)) => {
                 if x.len() != y.len() {
-                    return Some(format!("{path} has {} items, {} after parsing", x.len(), y.len()));
+                    return Some(format!(
+                        "{path} has {} items, {} after parsing",
+                        x.len(),
+                        y.len()
+                    ));
                 }
                 x.iter()
                     .zip(y)

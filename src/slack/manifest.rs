@@ -18,7 +18,10 @@ pub fn render(settings: &Settings) -> String {
         text = text.replace(PLACEHOLDER_URL, url.as_str().trim_end_matches('/'));
     }
     if settings.slack.command != "/warm" {
-        text = text.replace("command: /warm\n", &format!("command: {}\n", settings.slack.command));
+        text = text.replace(
+            "command: /warm\n",
+            &format!("command: {}\n", settings.slack.command),
+        );
     }
     if settings.slack.app_token.is_some() {
         text = text.replace("socket_mode_enabled: false", "socket_mode_enabled: true");

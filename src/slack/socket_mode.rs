@@ -26,6 +26,7 @@ pub async fn start(app: App) -> anyhow::Result<Listener> {
         .as_ref()
         .map(|t| SlackApiToken::new(t.expose_secret().to_string().into()))
         .ok_or_else(|| anyhow::anyhow!("SLACK_APP_TOKEN is not set"))?;
+    check_app_token(&app, &token).await?;
     let env = Arc::new(SlackClientEventsListenerEnvironment::new(app.slack.client()).with_user_state(app.clone()));
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
@@ -37,8 +38,33 @@ pub async fn start(app: App) -> anyhow::Result<Listener> {
         .await
         .map_err(|e| anyhow::anyhow!("Socket Mode could not connect (check SLACK_APP_TOKEN): {e}"))?;
     listener.start().await;
-    tracing::info!("Socket Mode connected");
+    tracing::info!("Socket Mode started");
     Ok(listener)
+}
+
+/// Asks Slack for a connection URL once, so a token Slack refuses stops
+/// start-up with a clear error. (The listener itself connects in the
+/// background and would otherwise retry a refused token forever, silently.)
+async fn check_app_token(app: &App, token: &SlackApiToken) -> anyhow::Result<()> {
+    let session = app.slack.client();
+    let call = async { session.open_session(token).apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()).await };
+    match tokio::time::timeout(app.settings.slack.request_timeout(), call).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(slack_morphism::errors::SlackClientError::ApiError(e))) => Err(anyhow::anyhow!(
+            "Slack refused SLACK_APP_TOKEN for Socket Mode: {} (it must be an app-level xapp- token with connections:write)",
+            e.code
+        )),
+        // Slack being briefly unreachable is not a configuration error: the
+        // listener keeps retrying in the background.
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not reach Slack to check SLACK_APP_TOKEN; Socket Mode will keep retrying");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("checking SLACK_APP_TOKEN timed out; Socket Mode will keep retrying");
+            Ok(())
+        }
+    }
 }
 
 async fn app_of(state: &SlackClientEventsUserState) -> Result<App, BoxError> {

@@ -5,11 +5,17 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use warmline::slack::blocks::{Blocks, BlocksError, Surface, check_limits, parse_blocks, parse_view};
+use warmline::slack::blocks::{
+    Blocks, BlocksError, Surface, check_limits, parse_blocks, parse_view,
+};
 
 fn sample_path(name: &str) -> PathBuf {
-    let stem = name.strip_suffix(".json.j2").expect("layout names end in .json.j2");
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("blocks/samples").join(format!("{stem}.json"))
+    let stem = name
+        .strip_suffix(".json.j2")
+        .expect("layout names end in .json.j2");
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("blocks/samples")
+        .join(format!("{stem}.json"))
 }
 
 /// Renders, parses and checks one layout with its sample context.
@@ -17,12 +23,17 @@ fn check_layout(blocks: &Blocks, name: &str) -> Result<(), String> {
     let path = sample_path(name);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("{name}: missing sample context {} ({e})", path.display()))?;
-    let ctx: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let ctx: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     let rendered = blocks.render_json(name, &ctx).map_err(|e| e.to_string())?;
     match &rendered {
         Value::Array(_) => parse_blocks(name, &rendered, Surface::Message).map(|b| b.len()),
         Value::Object(_) => parse_view(name, &rendered).map(|_| 0),
-        other => return Err(format!("{name} rendered neither an array nor a view: {other}")),
+        other => {
+            return Err(format!(
+                "{name} rendered neither an array nor a view: {other}"
+            ));
+        }
     }
     .map_err(|e| e.to_string())?;
     Ok(())
@@ -36,7 +47,10 @@ fn there_are_layouts() {
     // Assert
     assert!(!names.is_empty(), "blocks/ has no *.json.j2 layouts");
     for expected in ["home.json.j2", "setup_status.json.j2", "usage.json.j2"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} is missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} is missing from {names:?}"
+        );
     }
 }
 
@@ -52,7 +66,11 @@ fn every_layout_has_a_sample_and_passes_the_checks() {
         .collect();
 
     // Assert
-    assert!(failures.is_empty(), "layouts failing:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "layouts failing:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -81,7 +99,9 @@ fn rendering_with_a_missing_variable_is_an_error() {
     let blocks = Blocks::new();
 
     // Act
-    let err = blocks.render_json("usage.json.j2", json!({"notice": null})).unwrap_err();
+    let err = blocks
+        .render_json("usage.json.j2", json!({"notice": null}))
+        .unwrap_err();
 
     // Assert
     assert!(matches!(err, BlocksError::Render { .. }), "{err}");
@@ -91,7 +111,9 @@ fn rendering_with_a_missing_variable_is_an_error() {
 fn home_renders_into_a_home_view() {
     // Arrange
     let blocks = Blocks::new();
-    let ctx: Value = serde_json::from_str(&std::fs::read_to_string(sample_path("home.json.j2")).unwrap()).unwrap();
+    let ctx: Value =
+        serde_json::from_str(&std::fs::read_to_string(sample_path("home.json.j2")).unwrap())
+            .unwrap();
 
     // Act
     let view = blocks.view("home.json.j2", &ctx).expect("home renders");
@@ -127,14 +149,18 @@ fn a_known_block_missing_a_required_field_is_caught() {
 #[test]
 fn a_misspelled_field_is_caught_by_the_round_trip() {
     // Arrange
-    let json = json!([{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}, "blok_id": "b1"}]);
+    let json =
+        json!([{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}, "blok_id": "b1"}]);
 
     // Act
     let err = parse_blocks("t", &json, Surface::Message).unwrap_err();
 
     // Assert
     assert!(err.to_string().contains("round-trip"), "{err}");
-    assert!(err.to_string().contains("blok_id"), "the error names the dropped field: {err}");
+    assert!(
+        err.to_string().contains("blok_id"),
+        "the error names the dropped field: {err}"
+    );
 }
 
 #[test]
@@ -153,14 +179,18 @@ fn a_misspelled_field_in_a_view_is_caught() {
 fn an_over_long_header_is_caught() {
     // Arrange
     let json = json!([{"type": "header", "text": {"type": "plain_text", "text": "h".repeat(151)}}]);
-    let at_limit = json!([{"type": "header", "text": {"type": "plain_text", "text": "h".repeat(150)}}]);
+    let at_limit =
+        json!([{"type": "header", "text": {"type": "plain_text", "text": "h".repeat(150)}}]);
 
     // Act
     let err = parse_blocks("t", &json, Surface::Message).unwrap_err();
 
     // Assert
     assert!(err.to_string().contains("over 150"), "{err}");
-    assert!(parse_blocks("t", &at_limit, Surface::Message).is_ok(), "150 characters is allowed");
+    assert!(
+        parse_blocks("t", &at_limit, Surface::Message).is_ok(),
+        "150 characters is allowed"
+    );
 }
 
 #[test]
@@ -183,7 +213,8 @@ fn other_limits_are_checked() {
     let long_button = json!([{"type": "actions", "elements": [
         {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "b".repeat(76)}}
     ]}]);
-    let long_section = json!([{"type": "section", "text": {"type": "mrkdwn", "text": "s".repeat(3001)}}]);
+    let long_section =
+        json!([{"type": "section", "text": {"type": "mrkdwn", "text": "s".repeat(3001)}}]);
     let long_title = json!({"type": "modal", "title": {"type": "plain_text", "text": "t".repeat(25)}, "blocks": []});
 
     // Act

@@ -54,7 +54,11 @@ fn assert_one_line_error(out: &Output, setting: &str) {
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "should fail; stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "exactly one line on stderr, got: {stderr:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one line on stderr, got: {stderr:?}"
+    );
     assert!(lines[0].contains(setting), "names {setting}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
@@ -70,7 +74,10 @@ fn serve_without_slack_settings_names_the_signing_secret() {
 
     // Assert
     assert_one_line_error(&out, "SLACK_SIGNING_SECRET");
-    assert!(!sandbox.path().join("warmline.db").exists(), "nothing is created before the settings check");
+    assert!(
+        !sandbox.path().join("warmline.db").exists(),
+        "nothing is created before the settings check"
+    );
 }
 
 #[test]
@@ -121,7 +128,10 @@ fn a_bad_bot_token_is_never_printed() {
     assert_one_line_error(&out, "SLACK_BOT_TOKEN");
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(!all.contains("do-not-print"), "the token leaked: {all}");
-    assert!(!all.contains(SIGNING_SECRET), "the signing secret leaked: {all}");
+    assert!(
+        !all.contains(SIGNING_SECRET),
+        "the signing secret leaked: {all}"
+    );
 }
 
 #[test]
@@ -167,13 +177,29 @@ fn import_prints_the_summary_and_rejected_lines() {
 
     // Assert
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
-    assert!(stdout.contains("5 rows read: 2 imported, 1 merged, 2 rejected"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("5 rows read: 2 imported, 1 merged, 2 rejected"),
+        "{stdout}"
+    );
     assert!(stdout.contains("line 3: "), "{stdout}");
     assert!(stdout.contains("line 6: "), "{stdout}");
-    assert!(!stdout.contains("line 2:") && !stdout.contains("line 4:"), "{stdout}");
-    assert!(sandbox.path().join("w.db").exists(), "DATABASE_URL was used");
-    assert!(!sandbox.path().join("warmline.db").exists(), "the default file was not");
+    assert!(
+        !stdout.contains("line 2:") && !stdout.contains("line 4:"),
+        "{stdout}"
+    );
+    assert!(
+        sandbox.path().join("w.db").exists(),
+        "DATABASE_URL was used"
+    );
+    assert!(
+        !sandbox.path().join("warmline.db").exists(),
+        "the default file was not"
+    );
 }
 
 #[test]
@@ -184,7 +210,10 @@ fn import_of_a_missing_file_is_one_line() {
     // Act
     let out = sandbox
         .warmline(&["import", "nope.csv"])
-        .env("DATABASE_URL", format!("sqlite://{}/w.db?mode=rwc", sandbox.path().display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/w.db?mode=rwc", sandbox.path().display()),
+        )
         .output()
         .unwrap();
 
@@ -238,14 +267,21 @@ fn serve_starts_and_stops_cleanly_on_sigterm() {
         }
     };
     if !listening {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
         panic!("warmline never said it was listening; stderr: {seen:#?}");
     }
-    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     let status = match exited.recv_timeout(Duration::from_secs(30)) {
         Ok(status) => status.unwrap(),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
             panic!("warmline did not stop within 30 s of SIGTERM");
         }
     };
@@ -253,12 +289,81 @@ fn serve_starts_and_stops_cleanly_on_sigterm() {
     // Assert
     assert!(killed.success());
     let rest: Vec<String> = lines.try_iter().collect();
-    assert!(status.success(), "exit {status:?}; stderr: {seen:#?} {rest:#?}");
+    assert!(
+        status.success(),
+        "exit {status:?}; stderr: {seen:#?} {rest:#?}"
+    );
     let all = seen.join("\n") + &rest.join("\n");
     assert!(!all.contains("panicked"), "{all}");
-    assert!(!all.contains(SIGNING_SECRET) && !all.contains(BOT_TOKEN), "a secret was logged: {all}");
+    assert!(
+        !all.contains(SIGNING_SECRET) && !all.contains(BOT_TOKEN),
+        "a secret was logged: {all}"
+    );
     assert!(
         sandbox.path().join("warmline.db").exists(),
         "the default SQLite database is created in the working directory"
     );
+}
+
+#[test]
+fn a_malformed_address_names_warmline_addr() {
+    // Arrange
+    let sandbox = Sandbox::new();
+
+    // Act
+    let out = sandbox
+        .warmline(&["serve"])
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("WARMLINE_ADDR", "nonsense")
+        .output()
+        .unwrap();
+
+    // Assert
+    assert_one_line_error(&out, "WARMLINE_ADDR");
+}
+
+#[test]
+fn a_broken_config_file_is_one_line_without_its_contents() {
+    // Arrange: an unterminated string holding a secret.
+    let sandbox = Sandbox::new();
+    let config = sandbox.path().join("broken.toml");
+    std::fs::write(
+        &config,
+        "[slack]\nbot_token = \"xoxb-9-9-keep-this-private\n",
+    )
+    .unwrap();
+
+    // Act
+    let out = sandbox
+        .warmline(&["manifest"])
+        .env("WARMLINE_CONFIG", &config)
+        .output()
+        .unwrap();
+
+    // Assert
+    assert_one_line_error(&out, "broken.toml");
+    assert!(
+        !text(&out.stderr).contains("keep-this-private"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn a_non_database_url_is_refused_without_echoing_it() {
+    // Arrange
+    let sandbox = Sandbox::new();
+
+    // Act
+    let out = sandbox
+        .warmline(&["import", "x.csv"])
+        .env("DATABASE_URL", "mysql://user:hunter2@db.example.com/crm")
+        .output()
+        .unwrap();
+
+    // Assert
+    assert_one_line_error(&out, "DATABASE_URL");
+    assert!(!text(&out.stderr).contains("hunter2"));
 }

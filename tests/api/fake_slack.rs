@@ -102,7 +102,9 @@ impl FakeSlack {
     /// Starts a fake that accepts `bot_token` (and any `xapp-` token for
     /// `apps.connections.open`).
     pub async fn start(bot_token: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake Slack");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Slack");
         let addr = listener.local_addr().unwrap();
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
@@ -128,8 +130,12 @@ impl FakeSlack {
 
     /// Queues a scripted answer for the next un-scripted call of `method`.
     pub fn script(&self, method: &str, answer: Scripted) {
-        self.shared
-            .update(|i| i.scripts.entry(method.to_owned()).or_default().push_back(answer));
+        self.shared.update(|i| {
+            i.scripts
+                .entry(method.to_owned())
+                .or_default()
+                .push_back(answer)
+        });
     }
 
     /// Every call answered so far.
@@ -139,7 +145,10 @@ impl FakeSlack {
 
     /// Calls of one method answered so far.
     pub fn calls_to(&self, method: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.method == method).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
     }
 
     /// Waits until something satisfies `pred`, failing the test after [`WAIT`].
@@ -154,13 +163,23 @@ impl FakeSlack {
             }
         })
         .await;
-        result.unwrap_or_else(|_| panic!("timed out waiting for {what}; calls so far: {:?}", self.calls()))
+        result.unwrap_or_else(|_| {
+            panic!(
+                "timed out waiting for {what}; calls so far: {:?}",
+                self.calls()
+            )
+        })
     }
 
     /// Waits until `method` has been answered `n` times; returns those calls.
     pub async fn wait_for_calls(&self, method: &str, n: usize) -> Vec<Call> {
         self.wait_until(&format!("{n} call(s) of {method}"), |i| {
-            let calls: Vec<_> = i.calls.iter().filter(|c| c.method == method).cloned().collect();
+            let calls: Vec<_> = i
+                .calls
+                .iter()
+                .filter(|c| c.method == method)
+                .cloned()
+                .collect();
             (calls.len() >= n).then_some(calls)
         })
         .await
@@ -187,7 +206,10 @@ impl FakeSlack {
         let text = envelope.to_string();
         let mut inner = self.shared.inner.lock().unwrap();
         inner.sockets.retain(|s| !s.is_closed());
-        let socket = inner.sockets.first().expect("a Socket Mode connection is open");
+        let socket = inner
+            .sockets
+            .first()
+            .expect("a Socket Mode connection is open");
         socket.send(text).expect("the socket is open");
     }
 
@@ -225,10 +247,16 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Value {
     if body.is_empty() {
         return json!({});
     }
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
-async fn api(State(shared): State<Arc<Shared>>, Path(method): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let token = bearer(&headers);
     let body = parse_body(&headers, &body);
     let script = shared.update(|i| {
@@ -266,7 +294,9 @@ async fn api(State(shared): State<Arc<Shared>>, Path(method): Path<String>, head
         Some(Scripted::ServerError) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
         }
-        Some(Scripted::Error(code)) => return Json(json!({"ok": false, "error": code})).into_response(),
+        Some(Scripted::Error(code)) => {
+            return Json(json!({"ok": false, "error": code})).into_response();
+        }
         Some(Scripted::Delay(_)) | None => {}
     }
     match answer(&shared, &method, &body) {
@@ -309,7 +339,10 @@ fn answer(shared: &Shared, method: &str, body: &Value) -> Option<Value> {
             }
         }),
         "views.open" | "views.update" | "views.publish" => {
-            let mut view = body.get("view").cloned().unwrap_or(json!({"type": "modal"}));
+            let mut view = body
+                .get("view")
+                .cloned()
+                .unwrap_or(json!({"type": "modal"}));
             let obj = view.as_object_mut()?;
             let defaults = json!({
                 "id": "VMHU10V25",
@@ -331,7 +364,9 @@ fn answer(shared: &Shared, method: &str, body: &Value) -> Option<Value> {
             }
             json!({"ok": true, "view": view})
         }
-        "apps.connections.open" => json!({"ok": true, "url": format!("ws://{}/socket", shared.addr)}),
+        "apps.connections.open" => {
+            json!({"ok": true, "url": format!("ws://{}/socket", shared.addr)})
+        }
         _ => return None,
     })
 }
@@ -348,7 +383,11 @@ async fn serve_socket(shared: Arc<Shared>, mut socket: WebSocket) {
         "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
         "connection_info": {"app_id": "A0FAKE"}
     });
-    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
+    if socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     shared.update(|i| {

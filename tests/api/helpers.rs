@@ -35,7 +35,8 @@ pub struct TestApp {
     pub app: App,
     pub fake: FakeSlack,
     pub client: reqwest::Client,
-    pub db: TestDb,
+    /// Keeps the SQLite file (or PostgreSQL database) alive for the test.
+    pub _db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -59,7 +60,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
-    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite is always available");
+    let db = TestDb::new(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
     spawn_app_on(db, f).await
 }
 
@@ -84,7 +87,7 @@ pub async fn spawn_app_on(db: TestDb, f: impl FnOnce(&mut Settings)) -> TestApp 
         app,
         fake,
         client: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
-        db,
+        _db: db,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -99,7 +102,10 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
 
 /// A slash command body as Slack sends it, with a fresh trigger id.
 pub fn command_body(text: &str) -> String {
-    command_body_with_trigger(text, &format!("13345224609.738474920.{}", uuid::Uuid::new_v4().simple()))
+    command_body_with_trigger(
+        text,
+        &format!("13345224609.738474920.{}", uuid::Uuid::new_v4().simple()),
+    )
 }
 
 pub fn command_body_with_trigger(text: &str, trigger_id: &str) -> String {
@@ -191,8 +197,14 @@ impl TestApp {
     }
 
     /// POSTs `body` signed with the test signing secret and a fresh timestamp.
-    pub async fn signed_post(&self, path: &str, content_type: &str, body: impl Into<String>) -> reqwest::Response {
-        self.signed_post_with(path, content_type, body, &now_ts(), &[]).await
+    pub async fn signed_post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> reqwest::Response {
+        self.signed_post_with(path, content_type, body, &now_ts(), &[])
+            .await
     }
 
     /// POSTs `body` signed at `timestamp`, with extra headers.
@@ -219,7 +231,12 @@ impl TestApp {
     }
 
     /// POSTs without any signature headers.
-    pub async fn unsigned_post(&self, path: &str, content_type: &str, body: impl Into<String>) -> reqwest::Response {
+    pub async fn unsigned_post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .header("content-type", content_type)
@@ -230,7 +247,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// A slash command with `text` and a fresh trigger id.
@@ -305,7 +326,12 @@ impl TestApp {
     }
 
     /// Hands out the shutdown trigger and the server task (shutdown tests).
-    pub fn take_server(&mut self) -> (oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    pub fn take_server(
+        &mut self,
+    ) -> (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
         (
             self.shutdown.take().expect("shutdown trigger"),
             self.server.take().expect("server task"),

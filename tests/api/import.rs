@@ -24,9 +24,14 @@ fn opts() -> ImportOptions {
 }
 
 async fn run(db: &DatabaseConnection, csv: &str) -> ImportReport {
-    import(db, csv.as_bytes(), &opts(), &indicatif::ProgressBar::hidden())
-        .await
-        .expect("an import with bad rows still succeeds")
+    import(
+        db,
+        csv.as_bytes(),
+        &opts(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .expect("an import with bad rows still succeeds")
 }
 
 async fn all_contacts(db: &DatabaseConnection) -> Vec<contacts::Model> {
@@ -51,7 +56,8 @@ fn tags(c: &contacts::Model) -> Vec<String> {
 /// Lines (header = 1): 2 good, 3 bad email, 4 bad phone, 5 bad time zone,
 /// 6–7 bad consent (a quoted field spans two lines), 8 no identity, 9 wrong
 /// column count, 10–11 good (embedded newline again), 12 good.
-const MIXED: &str = "email,phone,first_name,last_name,timezone,tags,consent_email,consent_source,company
+const MIXED: &str =
+    "email,phone,first_name,last_name,timezone,tags,consent_email,consent_source,company
 ann@example.com,(415) 555-2671,Ann,Lee,Europe/Paris,vip; investor,yes,webinar,Acme
 not-an-email,,Bob,,,,,,
 carl@example.com,12345,Carl,,,,,,
@@ -65,54 +71,79 @@ Lines\",America/New_York,friends,,,\"Widgets, Inc.\"
 ivy@example.com,,Ivy,,,,,,
 ";
 
-storage_test!(bad_rows_are_reported_by_file_line_and_good_rows_are_stored, |t: TestDb| async move {
-    // Arrange
-    let db = &t.db;
+storage_test!(
+    bad_rows_are_reported_by_file_line_and_good_rows_are_stored,
+    |t: TestDb| async move {
+        let t = &t; // the whole TestDb, so its SQLite directory outlives the test
+        // Arrange
+        let db = &t.db;
 
-    // Act
-    let report = run(db, MIXED).await;
+        // Act
+        let report = run(db, MIXED).await;
 
-    // Assert: the report
-    let lines: Vec<u64> = report.rejected.iter().map(|e| e.line).collect();
-    assert_eq!(lines, vec![3, 4, 5, 6, 8, 9], "{report}");
-    let reason = |line: u64| report.rejected.iter().find(|e| e.line == line).unwrap().reason.clone();
-    assert!(reason(3).contains("not a valid email"), "{}", reason(3));
-    assert!(reason(4).contains("number"), "{}", reason(4));
-    assert!(reason(5).contains("IANA"), "{}", reason(5));
-    assert!(reason(6).contains("consent_email") && reason(6).contains("yes or no"), "{}", reason(6));
-    assert!(reason(8).contains("no email, phone or external_id"), "{}", reason(8));
-    assert!(reason(9).contains("2 fields") && reason(9).contains("9"), "{}", reason(9));
-    assert_eq!(report.rows, 11);
-    assert_eq!(report.imported, 3);
-    assert_eq!(report.merged, 0);
-    assert_eq!(report.consent_records, 1);
-    let text = report.to_string();
-    assert!(text.contains("3 imported, 0 merged, 6 rejected"), "{text}");
-    assert!(text.contains("line 9: "), "{text}");
+        // Assert: the report
+        let lines: Vec<u64> = report.rejected.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 8, 9], "{report}");
+        let reason = |line: u64| {
+            report
+                .rejected
+                .iter()
+                .find(|e| e.line == line)
+                .unwrap()
+                .reason
+                .clone()
+        };
+        assert!(reason(3).contains("not a valid email"), "{}", reason(3));
+        assert!(reason(4).contains("number"), "{}", reason(4));
+        assert!(reason(5).contains("IANA"), "{}", reason(5));
+        assert!(
+            reason(6).contains("consent_email") && reason(6).contains("yes or no"),
+            "{}",
+            reason(6)
+        );
+        assert!(
+            reason(8).contains("no email, phone or external_id"),
+            "{}",
+            reason(8)
+        );
+        assert!(
+            reason(9).contains("2 fields") && reason(9).contains("9"),
+            "{}",
+            reason(9)
+        );
+        assert_eq!(report.rows, 9, "records, not lines");
+        assert_eq!(report.imported, 3);
+        assert_eq!(report.merged, 0);
+        assert_eq!(report.consent_records, 1);
+        let text = report.to_string();
+        assert!(text.contains("3 imported, 0 merged, 6 rejected"), "{text}");
+        assert!(text.contains("line 9: "), "{text}");
 
-    // Assert: what was stored
-    let stored = all_contacts(db).await;
-    assert_eq!(stored.len(), 3);
-    let ann = by_email(&stored, "ann@example.com");
-    assert_eq!(ann.phone.as_deref(), Some("+14155552671"));
-    assert_eq!(ann.first_name.as_deref(), Some("Ann"));
-    assert_eq!(ann.timezone.as_deref(), Some("Europe/Paris"));
-    assert_eq!(tags(ann), vec!["vip", "investor"]);
-    let meta: Value = serde_json::from_str(&ann.metadata).unwrap();
-    assert_eq!(meta, serde_json::json!({"company": "Acme"}));
-    let hal = by_email(&stored, "hal@example.com");
-    assert_eq!(hal.phone.as_deref(), Some("+14155552672"));
-    assert_eq!(hal.last_name.as_deref(), Some("Two\nLines"));
-    assert_eq!(tags(hal), vec!["friends"]);
-    let meta: Value = serde_json::from_str(&hal.metadata).unwrap();
-    assert_eq!(meta["company"], "Widgets, Inc.");
-    let ivy = by_email(&stored, "ivy@example.com");
-    assert_eq!(tags(ivy), Vec::<String>::new());
-    assert_eq!(ivy.phone, None);
-    assert!(stored.iter().all(|c| c.status == "active"));
-});
+        // Assert: what was stored
+        let stored = all_contacts(db).await;
+        assert_eq!(stored.len(), 3);
+        let ann = by_email(&stored, "ann@example.com");
+        assert_eq!(ann.phone.as_deref(), Some("+14155552671"));
+        assert_eq!(ann.first_name.as_deref(), Some("Ann"));
+        assert_eq!(ann.timezone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(tags(ann), vec!["vip", "investor"]);
+        let meta: Value = serde_json::from_str(&ann.metadata).unwrap();
+        assert_eq!(meta, serde_json::json!({"company": "Acme"}));
+        let hal = by_email(&stored, "hal@example.com");
+        assert_eq!(hal.phone.as_deref(), Some("+14155552672"));
+        assert_eq!(hal.last_name.as_deref(), Some("Two\nLines"));
+        assert_eq!(tags(hal), vec!["friends"]);
+        let meta: Value = serde_json::from_str(&hal.metadata).unwrap();
+        assert_eq!(meta["company"], "Widgets, Inc.");
+        let ivy = by_email(&stored, "ivy@example.com");
+        assert_eq!(tags(ivy), Vec::<String>::new());
+        assert_eq!(ivy.phone, None);
+        assert!(stored.iter().all(|c| c.status == "active"));
+    }
+);
 
 storage_test!(a_second_import_merges_by_email, |t: TestDb| async move {
+    let t = &t; // the whole TestDb, so its SQLite directory outlives the test
     // Arrange
     let db = &t.db;
     let first = run(db, "email,tags,first_name\nann@example.com,vip,Ann\n").await;
@@ -132,16 +163,26 @@ storage_test!(a_second_import_merges_by_email, |t: TestDb| async move {
     assert_eq!(stored.len(), 2, "one row per email: {stored:?}");
     let ann = stored
         .iter()
-        .find(|c| c.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case("ann@example.com")))
+        .find(|c| {
+            c.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case("ann@example.com"))
+        })
         .unwrap();
     assert_eq!(tags(ann), vec!["vip", "investor"], "tags are unioned");
-    assert_eq!(ann.first_name.as_deref(), Some("Ann"), "values absent from the file are kept");
+    assert_eq!(
+        ann.first_name.as_deref(),
+        Some("Ann"),
+        "values absent from the file are kept"
+    );
     assert_eq!(ann.last_name.as_deref(), Some("Lee"));
 });
 
 storage_test!(duplicates_within_one_file_merge, |t: TestDb| async move {
+    let t = &t; // the whole TestDb, so its SQLite directory outlives the test
     // Arrange
-    let csv = "email,tags\ncy@example.com,a\ndee@example.com,\ncy@example.com,b\ncy@example.com,a;c\n";
+    let csv =
+        "email,tags\ncy@example.com,a\ndee@example.com,\ncy@example.com,b\ncy@example.com,a;c\n";
 
     // Act
     let report = run(&t.db, csv).await;
@@ -150,56 +191,71 @@ storage_test!(duplicates_within_one_file_merge, |t: TestDb| async move {
     assert_eq!((report.imported, report.merged), (2, 2), "{report}");
     let stored = all_contacts(&t.db).await;
     assert_eq!(stored.len(), 2);
-    assert_eq!(tags(by_email(&stored, "cy@example.com")), vec!["a", "b", "c"]);
+    assert_eq!(
+        tags(by_email(&stored, "cy@example.com")),
+        vec!["a", "b", "c"]
+    );
 });
 
-storage_test!(consent_is_recorded_only_from_consent_columns, |t: TestDb| async move {
-    // Arrange
-    let db = &t.db;
-    let without = "email,phone,first_name\nno-consent@example.com,(415) 555-2671,Nia\n";
-    let with = "email,consent_email,consent_source\nann@example.com,yes,webinar\nbo@example.com,,webinar\n";
+storage_test!(
+    consent_is_recorded_only_from_consent_columns,
+    |t: TestDb| async move {
+        let t = &t; // the whole TestDb, so its SQLite directory outlives the test
+        // Arrange
+        let db = &t.db;
+        let without = "email,phone,first_name\nno-consent@example.com,(415) 555-2671,Nia\n";
+        let with = "email,consent_email,consent_source\nann@example.com,yes,webinar\nbo@example.com,,webinar\n";
 
-    // Act
-    let first = run(db, without).await;
-    let after_first = consents::Entity::find().count(db).await.unwrap();
-    let second = run(db, with).await;
+        // Act
+        let first = run(db, without).await;
+        let after_first = consents::Entity::find().count(db).await.unwrap();
+        let second = run(db, with).await;
 
-    // Assert
-    assert_eq!(first.consent_records, 0);
-    assert_eq!(after_first, 0, "no consent column, no consent");
-    assert_eq!(second.consent_records, 1);
-    let ledger = consents::Entity::find().all(db).await.unwrap();
-    assert_eq!(ledger.len(), 1, "{ledger:?}");
-    let stored = all_contacts(db).await;
-    let ann = by_email(&stored, "ann@example.com");
-    assert_eq!(ledger[0].contact_id, ann.id);
-    assert_eq!(ledger[0].channel, "email");
-    assert!(ledger[0].granted);
-    assert_eq!(ledger[0].source, "import:webinar");
-});
+        // Assert
+        assert_eq!(first.consent_records, 0);
+        assert_eq!(after_first, 0, "no consent column, no consent");
+        assert_eq!(second.consent_records, 1);
+        let ledger = consents::Entity::find().all(db).await.unwrap();
+        assert_eq!(ledger.len(), 1, "{ledger:?}");
+        let stored = all_contacts(db).await;
+        let ann = by_email(&stored, "ann@example.com");
+        assert_eq!(ledger[0].contact_id, ann.id);
+        assert_eq!(ledger[0].channel, "email");
+        assert!(ledger[0].granted);
+        assert_eq!(ledger[0].source, "import:webinar");
+    }
+);
 
-storage_test!(a_forgotten_contact_is_not_imported_again, |t: TestDb| async move {
-    // Arrange
-    let db = &t.db;
-    let hash = tombstone_hash("gone@example.com");
-    db.execute_unprepared(&format!(
-        "INSERT INTO tombstones (hash, created_at) VALUES ('{hash}', CURRENT_TIMESTAMP)"
-    ))
-    .await
-    .unwrap();
+storage_test!(
+    a_forgotten_contact_is_not_imported_again,
+    |t: TestDb| async move {
+        let t = &t; // the whole TestDb, so its SQLite directory outlives the test
+        // Arrange
+        let db = &t.db;
+        let hash = tombstone_hash("gone@example.com");
+        db.execute_unprepared(&format!(
+            "INSERT INTO tombstones (hash, created_at) VALUES ('{hash}', CURRENT_TIMESTAMP)"
+        ))
+        .await
+        .unwrap();
 
-    // Act
-    let report = run(db, "email,first_name\nGone@Example.com,Gone\nkeep@example.com,Keep\n").await;
+        // Act
+        let report = run(
+            db,
+            "email,first_name\nGone@Example.com,Gone\nkeep@example.com,Keep\n",
+        )
+        .await;
 
-    // Assert
-    assert_eq!(report.imported, 1, "{report}");
-    assert_eq!(report.rejected.len(), 1, "{report}");
-    assert_eq!(report.rejected[0].line, 2);
-    assert!(report.rejected[0].reason.contains("forgotten"), "{report}");
-    let stored = all_contacts(db).await;
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].email.as_deref(), Some("keep@example.com"));
-});
+        // Assert
+        assert_eq!(report.imported, 1, "{report}");
+        assert_eq!(report.rejected.len(), 1, "{report}");
+        assert_eq!(report.rejected[0].line, 2);
+        assert!(report.rejected[0].reason.contains("forgotten"), "{report}");
+        let stored = all_contacts(db).await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].email.as_deref(), Some("keep@example.com"));
+    }
+);
 
 #[tokio::test]
 async fn a_header_without_an_identity_column_is_an_error() {
@@ -207,9 +263,14 @@ async fn a_header_without_an_identity_column_is_an_error() {
     let t = TestDb::new(crate::test_db::Backend::Sqlite).await.unwrap();
 
     // Act
-    let err = import(&t.db, "first_name,last_name\nAnn,Lee\n".as_bytes(), &opts(), &indicatif::ProgressBar::hidden())
-        .await
-        .unwrap_err();
+    let err = import(
+        &t.db,
+        "first_name,last_name\nAnn,Lee\n".as_bytes(),
+        &opts(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap_err();
 
     // Assert
     assert!(err.to_string().contains("line 1"), "{err}");
@@ -237,10 +298,13 @@ fn expected_counts(csv: &str) -> (usize, usize, usize, usize) {
 #[tokio::test]
 async fn the_benchmark_counts_add_up() {
     // Arrange
-    let (rows, imported, merged, rejected) = expected_counts(&warmline::bench::import::generate(2_000));
+    let (rows, imported, merged, rejected) =
+        expected_counts(&warmline::bench::import::generate(2_000));
 
     // Act
-    let bench = warmline::bench::import::run(2_000, None).await.expect("the benchmark runs");
+    let bench = warmline::bench::import::run(2_000, None)
+        .await
+        .expect("the benchmark runs");
 
     // Assert
     assert_eq!(bench.rows, rows);
@@ -248,22 +312,37 @@ async fn the_benchmark_counts_add_up() {
     assert_eq!(bench.report.imported, imported, "{}", bench.report);
     assert_eq!(bench.report.merged, merged);
     assert_eq!(bench.report.rejected.len(), rejected);
-    assert!(rejected > 0 && merged > 0, "the generated file exercises both paths");
+    assert!(
+        rejected > 0 && merged > 0,
+        "the generated file exercises both paths"
+    );
     assert_eq!(imported + merged + rejected, rows);
 }
 
 storage_test!(the_benchmark_runs_on_this_backend, |t: TestDb| async move {
+    let t = &t; // the whole TestDb, so its SQLite directory outlives the test
     // Arrange
-    let (rows, imported, merged, rejected) = expected_counts(&warmline::bench::import::generate(1_200));
+    let (rows, imported, merged, rejected) =
+        expected_counts(&warmline::bench::import::generate(1_200));
 
     // Act
-    let bench = warmline::bench::import::run(1_200, Some(&t.url)).await.expect("the benchmark runs");
+    let bench = warmline::bench::import::run(1_200, Some(&t.url))
+        .await
+        .expect("the benchmark runs");
 
     // Assert
     assert_eq!(
-        (bench.report.rows, bench.report.imported, bench.report.merged, bench.report.rejected.len()),
+        (
+            bench.report.rows,
+            bench.report.imported,
+            bench.report.merged,
+            bench.report.rejected.len()
+        ),
         (rows, imported, merged, rejected)
     );
     let reopened = warmline::db::connect(&t.url, 1).await.unwrap();
-    assert_eq!(contacts::Entity::find().count(&reopened).await.unwrap() as usize, imported);
+    assert_eq!(
+        contacts::Entity::find().count(&reopened).await.unwrap() as usize,
+        imported
+    );
 });

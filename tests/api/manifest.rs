@@ -28,7 +28,11 @@ fn assert_valid(what: &str, manifest: &Value) {
         .iter_errors(manifest)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{what} does not validate:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{what} does not validate:\n{}",
+        errors.join("\n")
+    );
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -49,25 +53,35 @@ fn strings_at(v: &Value, pointer: &str) -> BTreeSet<String> {
 #[test]
 fn the_committed_manifest_is_the_embedded_one_and_validates() {
     // Arrange
-    let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifest.yml")).unwrap();
+    let on_disk =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifest.yml")).unwrap();
 
     // Act
     let manifest = yaml_to_json(&on_disk);
 
     // Assert
-    assert_eq!(on_disk, MANIFEST, "the binary embeds manifest.yml as committed");
+    assert_eq!(
+        on_disk, MANIFEST,
+        "the binary embeds manifest.yml as committed"
+    );
     assert_valid("manifest.yml", &manifest);
 }
 
 #[test]
 fn a_misspelled_key_fails_the_schema() {
     // Arrange: the validator must actually reject something, or the test above proves nothing.
-    let bad = MANIFEST.replace("request_url: https://warmline.example.com/slack/events", "request_uri: https://x.example.com/e");
+    let bad = MANIFEST.replace(
+        "request_url: https://warmline.example.com/slack/events",
+        "request_uri: https://x.example.com/e",
+    );
     assert_ne!(bad, MANIFEST);
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA_PATH).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(SCHEMA_PATH).unwrap()).unwrap();
 
     // Act
-    let valid = jsonschema::validator_for(&schema).unwrap().is_valid(&yaml_to_json(&bad));
+    let valid = jsonschema::validator_for(&schema)
+        .unwrap()
+        .is_valid(&yaml_to_json(&bad));
 
     // Assert
     assert!(!valid, "request_uri should be refused by the schema");
@@ -77,7 +91,10 @@ fn a_misspelled_key_fails_the_schema() {
 fn bot_scopes_are_exactly_what_the_code_needs() {
     // Arrange
     let manifest = yaml_to_json(MANIFEST);
-    let needed: BTreeSet<String> = required_bot_scopes().into_iter().map(String::from).collect();
+    let needed: BTreeSet<String> = required_bot_scopes()
+        .into_iter()
+        .map(String::from)
+        .collect();
 
     // Act
     let declared = strings_at(&manifest, "/oauth_config/scopes/bot");
@@ -89,7 +106,12 @@ fn bot_scopes_are_exactly_what_the_code_needs() {
         extra.is_empty() && missing.is_empty(),
         "manifest scopes differ from the code: not needed {extra:?}, missing {missing:?}"
     );
-    let raw_count = manifest.pointer("/oauth_config/scopes/bot").unwrap().as_array().unwrap().len();
+    let raw_count = manifest
+        .pointer("/oauth_config/scopes/bot")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(raw_count, declared.len(), "no scope is listed twice");
 }
 
@@ -108,9 +130,16 @@ fn command_and_request_urls_point_at_our_routes() {
     assert_eq!(commands.len(), 1);
     assert_eq!(str_at(&commands[0], "/command"), "/warm");
     assert!(str_at(&commands[0], "/url").ends_with("/slack/commands"));
-    assert!(str_at(&manifest, "/settings/event_subscriptions/request_url").ends_with("/slack/events"));
-    assert!(str_at(&manifest, "/settings/interactivity/request_url").ends_with("/slack/interactions"));
-    assert_eq!(manifest.pointer("/settings/interactivity/is_enabled"), Some(&Value::Bool(true)));
+    assert!(
+        str_at(&manifest, "/settings/event_subscriptions/request_url").ends_with("/slack/events")
+    );
+    assert!(
+        str_at(&manifest, "/settings/interactivity/request_url").ends_with("/slack/interactions")
+    );
+    assert_eq!(
+        manifest.pointer("/settings/interactivity/is_enabled"),
+        Some(&Value::Bool(true))
+    );
 }
 
 #[test]
@@ -163,12 +192,19 @@ fn warmline_manifest_prints_a_valid_manifest() {
 
     // Assert
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifest = yaml_to_json(&stdout);
     assert_valid("warmline manifest", &manifest);
     assert_eq!(
         str_at(&manifest, "/settings/interactivity/request_url"),
         "https://warm.acme.io/slack/interactions"
     );
-    assert!(!stdout.contains("warmline.example.com"), "the placeholder is replaced");
+    assert!(
+        !stdout.contains("warmline.example.com"),
+        "the placeholder is replaced"
+    );
 }

@@ -34,6 +34,7 @@ async fn missing_tables(db: &sea_orm::DatabaseConnection) -> Vec<&'static str> {
 }
 
 storage_test!(up_creates_every_core_table, |t: TestDb| async move {
+    let t = &t; // the whole TestDb, so its SQLite directory outlives the test
     // Arrange: TestDb::new ran every migration on a fresh database.
 
     // Act
@@ -41,11 +42,16 @@ storage_test!(up_creates_every_core_table, |t: TestDb| async move {
     let pending = Migrator::get_pending_migrations(&t.db).await.unwrap();
 
     // Assert
-    assert!(missing.is_empty(), "{:?}: tables missing after up: {missing:?}", t.backend);
+    assert!(
+        missing.is_empty(),
+        "{:?}: tables missing after up: {missing:?}",
+        t.backend
+    );
     assert!(pending.is_empty(), "no migration is left pending");
 });
 
 storage_test!(down_then_up_again_works, |t: TestDb| async move {
+    let t = &t; // the whole TestDb, so its SQLite directory outlives the test
     // Arrange
     let db = &t.db;
 
@@ -53,15 +59,25 @@ storage_test!(down_then_up_again_works, |t: TestDb| async move {
     Migrator::down(db, None).await.expect("down runs");
     let after_down = missing_tables(db).await;
     // Act: up again
-    Migrator::up(db, None).await.expect("up runs again after down");
+    Migrator::up(db, None)
+        .await
+        .expect("up runs again after down");
     let after_up = missing_tables(db).await;
 
     // Assert
-    assert_eq!(after_down.len(), CORE_TABLES.len(), "down drops every core table");
-    assert!(after_up.is_empty(), "tables missing after up again: {after_up:?}");
+    assert_eq!(
+        after_down.len(),
+        CORE_TABLES.len(),
+        "down drops every core table"
+    );
+    assert!(
+        after_up.is_empty(),
+        "tables missing after up again: {after_up:?}"
+    );
 });
 
 storage_test!(up_twice_is_a_no_op, |t: TestDb| async move {
+    let t = &t; // the whole TestDb, so its SQLite directory outlives the test
     // Arrange: already migrated.
 
     // Act

@@ -10,11 +10,14 @@ async fn a_request_without_a_signature_is_refused_and_not_recorded() {
     let app = spawn_app().await;
 
     // Act
-    let res = app.unsigned_post("/slack/commands", FORM, command_body("help")).await;
+    let res = app
+        .unsigned_post("/slack/commands", FORM, command_body("help"))
+        .await;
 
     // Assert
     assert_eq!(res.status(), 401);
     assert_eq!(app.slack_request_rows().await, 0);
+    assert_eq!(app.audit_rows().await, 0);
     assert!(app.fake.calls().is_empty());
 }
 
@@ -92,7 +95,9 @@ async fn an_unsigned_event_is_refused_and_publishes_nothing() {
     let event = crate::helpers::app_home_opened("Ev0UNSIGNED");
 
     // Act
-    let res = app.unsigned_post("/slack/events", "application/json", event.to_string()).await;
+    let res = app
+        .unsigned_post("/slack/events", "application/json", event.to_string())
+        .await;
     app.drain_background().await;
 
     // Assert
@@ -122,7 +127,11 @@ async fn ssl_check_is_answered_200_without_a_signature() {
 
     // Act
     let res = app
-        .unsigned_post("/slack/commands", FORM, "ssl_check=1&token=gIkuvaNzQIHg97ATvDxqgjtO")
+        .unsigned_post(
+            "/slack/commands",
+            FORM,
+            "ssl_check=1&token=gIkuvaNzQIHg97ATvDxqgjtO",
+        )
         .await;
 
     // Assert
@@ -181,11 +190,78 @@ async fn bad_event_json_is_400_naming_the_problem() {
     let app = spawn_app().await;
 
     // Act
-    let res = app.signed_post("/slack/events", "application/json", "{\"type\": ").await;
+    let res = app
+        .signed_post("/slack/events", "application/json", "{\"type\": ")
+        .await;
 
     // Assert
     assert_eq!(res.status(), 400);
     let body = res.text().await.unwrap();
     assert!(body.contains("event payload"), "{body}");
     assert_eq!(app.slack_request_rows().await, 0);
+}
+
+#[tokio::test]
+async fn a_timestamp_from_the_future_is_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    let future = (chrono::Utc::now().timestamp() + 6 * 60).to_string();
+
+    // Act
+    let res = app
+        .signed_post_with("/slack/commands", FORM, command_body("help"), &future, &[])
+        .await;
+
+    // Assert
+    assert_eq!(res.status(), 401);
+    assert_eq!(app.slack_request_rows().await, 0);
+}
+
+#[tokio::test]
+async fn a_signature_within_the_window_is_accepted() {
+    // Arrange
+    let app = spawn_app().await;
+    let recent = (chrono::Utc::now().timestamp() - 4 * 60).to_string();
+
+    // Act
+    let res = app
+        .signed_post_with("/slack/commands", FORM, command_body("help"), &recent, &[])
+        .await;
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.slack_request_rows().await, 1);
+}
+
+#[tokio::test]
+async fn without_a_signing_secret_every_request_is_refused() {
+    // Arrange
+    let app = crate::helpers::spawn_app_with(|s| s.slack.signing_secret = None).await;
+
+    // Act
+    let res = app.post_command("help").await;
+
+    // Assert
+    assert_eq!(res.status(), 401);
+    assert_eq!(app.slack_request_rows().await, 0);
+}
+
+#[tokio::test]
+async fn a_rejected_body_size_is_counted_in_metrics_by_route() {
+    // Arrange
+    let app = spawn_app().await;
+    app.unsigned_post("/slack/events", "application/json", "{}")
+        .await;
+
+    // Act
+    let text = app.get("/metrics").await.text().await.unwrap();
+
+    // Assert
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total{")
+            && l.contains(r#"route="/slack/events""#)
+            && l.contains(r#"status="401""#)),
+        "{text}"
+    );
+    assert!(text.contains("slack_requests_rejected_total"), "{text}");
 }

@@ -1,0 +1,369 @@
+//! The last-moment checks, run on every claimed batch right before the
+//! provider is called — not only at enqueue — so that an opt-out, a
+//! suppression or a cap committed a moment ago still stops the send.
+//!
+//! Order: address, suppression (overrides consent), consent (marketing
+//! only; transactional mail needs none), frequency cap (marketing only),
+//! quiet hours in the recipient's own time zone (which defers, not skips).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
+use serde::Deserialize;
+
+use super::{claim::Claimed, state::SkipReason};
+
+/// `[caps]`: marketing messages per contact, across campaigns, triggers and
+/// nudges. Transactional messages are not capped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapsSettings {
+    pub marketing_per_day: u32,
+    pub marketing_per_week: u32,
+}
+
+impl Default for CapsSettings {
+    fn default() -> Self {
+        Self {
+            marketing_per_day: 1,
+            marketing_per_week: 3,
+        }
+    }
+}
+
+/// One channel's sending window, in the recipient's local time.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// `HH:MM`, first minute sending is allowed.
+    pub start: String,
+    /// `HH:MM`, first minute sending is no longer allowed.
+    pub end: String,
+}
+
+/// `[quiet_hours]`: `default_timezone` for contacts without one, and a window
+/// per channel (`[quiet_hours.sms] start = "08:00" end = "21:00"`). Channels
+/// without a window send at any hour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuietHoursSettings {
+    pub default_timezone: String,
+    pub sms: Option<Window>,
+    pub whatsapp: Option<Window>,
+    pub instagram: Option<Window>,
+    pub email: Option<Window>,
+}
+
+impl Default for QuietHoursSettings {
+    fn default() -> Self {
+        // TCPA: no calls or texts before 8 am or after 9 pm local time.
+        let tcpa = Window {
+            start: "08:00".into(),
+            end: "21:00".into(),
+        };
+        Self {
+            default_timezone: "America/New_York".into(),
+            sms: Some(tcpa.clone()),
+            whatsapp: Some(tcpa),
+            instagram: None,
+            email: None,
+        }
+    }
+}
+
+impl QuietHoursSettings {
+    pub fn window(&self, channel: &str) -> Option<&Window> {
+        match channel {
+            "sms" => self.sms.as_ref(),
+            "whatsapp" => self.whatsapp.as_ref(),
+            "instagram" => self.instagram.as_ref(),
+            "email" => self.email.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+fn parse_hm(s: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s, "%H:%M").ok()
+}
+
+/// When `now` falls outside the channel's window in `tz`, the next instant
+/// the window opens; `None` when sending is allowed now.
+pub fn quiet_until(window: &Window, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (start, end) = (parse_hm(&window.start)?, parse_hm(&window.end)?);
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    let allowed = if start <= end {
+        t >= start && t < end
+    } else {
+        // A window across midnight, e.g. 22:00–06:00.
+        t >= start || t < end
+    };
+    if allowed {
+        return None;
+    }
+    // The next local date at `start` that is after now.
+    let mut date = local.date_naive();
+    for _ in 0..3 {
+        let candidate = date.and_time(start);
+        // A start time skipped by a DST change resolves to the next valid
+        // instant; an ambiguous one to the earlier.
+        let resolved = match tz.from_local_datetime(&candidate) {
+            chrono::LocalResult::Single(d) => Some(d),
+            chrono::LocalResult::Ambiguous(a, _) => Some(a),
+            chrono::LocalResult::None => tz.from_local_datetime(&(candidate + ChronoDuration::hours(1))).earliest(),
+        };
+        if let Some(d) = resolved {
+            let d = d.with_timezone(&Utc);
+            if d > now {
+                return Some(d);
+            }
+        }
+        date = date.succ_opt()?;
+    }
+    None
+}
+
+/// The verdict for one claimed message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Send now, to this address.
+    Send { to: String },
+    Skip(SkipReason),
+    Defer(DateTime<Utc>),
+}
+
+#[derive(FromQueryResult)]
+struct ContactRow {
+    id: i64,
+    email: Option<String>,
+    phone: Option<String>,
+    timezone: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct ConsentRow {
+    contact_id: i64,
+    channel: String,
+    granted: bool,
+}
+
+#[derive(FromQueryResult)]
+struct AddressRow {
+    channel: String,
+    address: String,
+}
+
+#[derive(FromQueryResult)]
+struct CapRow {
+    contact_id: i64,
+    day: i64,
+    week: i64,
+}
+
+fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+}
+
+/// Runs every check for a batch in a handful of queries.
+pub async fn check_batch(
+    db: &impl ConnectionTrait,
+    batch: &[Claimed],
+    caps: &CapsSettings,
+    quiet: &QuietHoursSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Verdict>> {
+    let backend = db.get_database_backend();
+    let contact_ids: Vec<i64> = {
+        let set: HashSet<i64> = batch.iter().filter_map(|m| m.contact_id).collect();
+        set.into_iter().collect()
+    };
+    let mut contacts: HashMap<i64, ContactRow> = HashMap::new();
+    let mut consent: HashMap<(i64, String), bool> = HashMap::new();
+    let mut caps_used: HashMap<i64, (i64, i64)> = HashMap::new();
+    for chunk in contact_ids.chunks(500) {
+        let ids: Vec<Value> = chunk.iter().map(|i| Value::from(*i)).collect();
+        let sql = format!(
+            "SELECT id, email, phone, timezone FROM contacts WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        for c in ContactRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
+            .all(db)
+            .await?
+        {
+            contacts.insert(c.id, c);
+        }
+        // Current consent is the newest ledger row per (contact, channel).
+        let sql = format!(
+            "SELECT c.contact_id, c.channel, c.granted FROM consents c \
+             WHERE c.id IN (SELECT MAX(id) FROM consents WHERE contact_id IN ({}) GROUP BY contact_id, channel)",
+            placeholders(1, chunk.len())
+        );
+        for c in ConsentRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
+            .all(db)
+            .await?
+        {
+            consent.insert((c.contact_id, c.channel), c.granted);
+        }
+        let mut values = ids.clone();
+        values.push(Value::from(now - ChronoDuration::days(1)));
+        values.push(Value::from(now - ChronoDuration::days(7)));
+        let n = chunk.len();
+        let sql = format!(
+            "SELECT contact_id, \
+               CAST(SUM(CASE WHEN sent_at > ${day} THEN 1 ELSE 0 END) AS BIGINT) AS day, \
+               CAST(COUNT(*) AS BIGINT) AS week \
+             FROM messages WHERE contact_id IN ({ids}) AND kind = 'marketing' \
+               AND sent_at IS NOT NULL AND sent_at > ${week} GROUP BY contact_id",
+            ids = placeholders(1, n),
+            day = n + 1,
+            week = n + 2
+        );
+        for c in CapRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(db)
+            .await?
+        {
+            caps_used.insert(c.contact_id, (c.day, c.week));
+        }
+    }
+
+    // Addresses: the one recorded on the message, else the contact's.
+    let address_of = |m: &Claimed| -> Option<String> {
+        m.address.clone().or_else(|| {
+            let c = contacts.get(&m.contact_id?)?;
+            match m.channel.as_str() {
+                "email" => c.email.clone(),
+                _ => c.phone.clone(),
+            }
+        })
+    };
+    let addresses: Vec<(String, String)> = batch
+        .iter()
+        .filter_map(|m| address_of(m).map(|a| (m.channel.clone(), a.to_lowercase())))
+        .collect();
+    // Suppressions are stored lower-cased (see `ledger::suppress`).
+    let mut suppressed: HashSet<(String, String)> = HashSet::new();
+    for chunk in addresses.chunks(400) {
+        let values: Vec<Value> = chunk.iter().map(|(_, a)| Value::from(a.clone())).collect();
+        let sql = format!(
+            "SELECT channel, address FROM suppressions WHERE address IN ({})",
+            placeholders(1, chunk.len())
+        );
+        for s in AddressRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(db)
+            .await?
+        {
+            suppressed.insert((s.channel, s.address.to_lowercase()));
+        }
+    }
+
+    let default_tz: Tz = quiet.default_timezone.parse().unwrap_or(chrono_tz::UTC);
+    // Messages of this batch count toward the caps of the ones after them.
+    let mut batch_sends: BTreeMap<i64, u32> = BTreeMap::new();
+    let mut verdicts = Vec::with_capacity(batch.len());
+    for m in batch {
+        let Some(address) = address_of(m) else {
+            verdicts.push(Verdict::Skip(SkipReason::NoAddress));
+            continue;
+        };
+        if suppressed.contains(&(m.channel.clone(), address.to_lowercase())) {
+            verdicts.push(Verdict::Skip(SkipReason::Suppressed));
+            continue;
+        }
+        let marketing = m.kind == "marketing";
+        if marketing {
+            let granted = m
+                .contact_id
+                .and_then(|c| consent.get(&(c, m.channel.clone())).copied())
+                .unwrap_or(false);
+            if !granted {
+                verdicts.push(Verdict::Skip(SkipReason::NoConsent));
+                continue;
+            }
+        }
+        let tz = m
+            .contact_id
+            .and_then(|c| contacts.get(&c))
+            .and_then(|c| c.timezone.as_deref())
+            .and_then(|t| t.parse::<Tz>().ok())
+            .unwrap_or(default_tz);
+        if let Some(until) = quiet.window(&m.channel).and_then(|w| quiet_until(w, tz, now)) {
+            verdicts.push(Verdict::Defer(until));
+            continue;
+        }
+        if marketing && let Some(contact) = m.contact_id {
+            let (day, week) = caps_used.get(&contact).copied().unwrap_or((0, 0));
+            let extra = i64::from(*batch_sends.get(&contact).unwrap_or(&0));
+            if day + extra >= i64::from(caps.marketing_per_day) || week + extra >= i64::from(caps.marketing_per_week) {
+                verdicts.push(Verdict::Skip(SkipReason::FrequencyCap));
+                continue;
+            }
+            *batch_sends.entry(contact).or_default() += 1;
+        }
+        verdicts.push(Verdict::Send { to: address });
+    }
+    Ok(verdicts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window() -> Window {
+        Window {
+            start: "08:00".into(),
+            end: "21:00".into(),
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn inside_the_window_sends_now() {
+        // 12:00 in Honolulu (UTC−10) is 22:00 UTC.
+        assert_eq!(quiet_until(&window(), chrono_tz::Pacific::Honolulu, utc("2026-06-01T22:00:00Z")), None);
+    }
+
+    #[test]
+    fn utc_minus_10_late_evening_waits_for_next_morning() {
+        // 22:30 Honolulu = 08:30 UTC next day; opens 08:00 HST = 18:00 UTC.
+        let until = quiet_until(&window(), chrono_tz::Pacific::Honolulu, utc("2026-06-02T08:30:00Z")).unwrap();
+        assert_eq!(until, utc("2026-06-02T18:00:00Z"));
+    }
+
+    #[test]
+    fn utc_plus_14_early_morning_waits_until_eight() {
+        // Kiritimati is UTC+14: 2026-06-01T16:00Z is 06:00 on June 2 there.
+        let until = quiet_until(&window(), chrono_tz::Pacific::Kiritimati, utc("2026-06-01T16:00:00Z")).unwrap();
+        assert_eq!(until, utc("2026-06-01T18:00:00Z"));
+    }
+
+    #[test]
+    fn spring_forward_day_opens_at_local_eight() {
+        // US DST starts 2026-03-08: 08:00 EDT = 12:00 UTC. At 06:00 EDT (10:00Z) we wait.
+        let until = quiet_until(&window(), chrono_tz::America::New_York, utc("2026-03-08T10:00:00Z")).unwrap();
+        assert_eq!(until, utc("2026-03-08T12:00:00Z"));
+    }
+
+    #[test]
+    fn fall_back_day_opens_at_local_eight() {
+        // US DST ends 2026-11-01: 08:00 EST = 13:00 UTC. At 05:30 EST (10:30Z) we wait.
+        let until = quiet_until(&window(), chrono_tz::America::New_York, utc("2026-11-01T10:30:00Z")).unwrap();
+        assert_eq!(until, utc("2026-11-01T13:00:00Z"));
+    }
+
+    #[test]
+    fn a_window_starting_in_a_skipped_hour_still_opens() {
+        let w = Window {
+            start: "02:30".into(),
+            end: "05:00".into(),
+        };
+        // 2026-03-08 02:30 does not exist in New York; the window opens at 03:30 EDT = 07:30Z.
+        let until = quiet_until(&w, chrono_tz::America::New_York, utc("2026-03-08T06:00:00Z")).unwrap();
+        assert_eq!(until, utc("2026-03-08T07:30:00Z"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Claiming due messages under a lease, worker heartbeats, and recovering
+//! the messages of workers that died.
+//!
+//! A claim is one short transaction: `BEGIN IMMEDIATE` on SQLite (writers
+//! serialise; a deferred transaction would fail at the read→write upgrade),
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent claimers take disjoint
+//! rows). It marks the rows `sending`, stamps them with the worker's id and
+//! commits — only then is the provider called, so no transaction is ever
+//! open across a network call.
+//!
+//! Leases are tied to worker liveness: each worker heartbeats every
+//! `heartbeat_secs`; a `sending` row whose worker has not heartbeaten for
+//! `lease_secs` belongs to a dead worker. Its fate depends on the provider:
+//! with an idempotency key it is queued again (a second call with the same
+//! key cannot send twice); without one it becomes `ambiguous` and waits for
+//! a person.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
+};
+
+use super::{ledger, state::MessageState};
+use crate::providers::Registry;
+
+/// A message a worker holds.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Claimed {
+    pub id: String,
+    pub campaign_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub channel: String,
+    pub kind: String,
+    pub address: Option<String>,
+    pub attempts: i32,
+    pub payload: String,
+    pub provider: Option<String>,
+}
+
+/// Claims up to `limit` due messages of `provider` for `worker`.
+pub async fn claim(
+    db: &DatabaseConnection,
+    provider: &str,
+    worker: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Claimed>> {
+    let backend = db.get_database_backend();
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    let lock = if backend == DbBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE messages SET state = 'sending', locked_by = $1, attempts = attempts + 1, updated_at = $2 \
+         WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ('queued', 'deferred') \
+                      AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4 {lock}) \
+         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider"
+    );
+    let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            Value::from(worker.to_string()),
+            Value::from(now),
+            Value::from(provider.to_string()),
+            Value::from(limit as i64),
+        ],
+    ))
+    .all(&txn)
+    .await?;
+    if !claimed.is_empty() {
+        let detail = format!("claimed by {worker}");
+        let events: Vec<(&str, MessageState, String)> = claimed
+            .iter()
+            .map(|m| (m.id.as_str(), MessageState::Sending, format!("{detail}, attempt {}", m.attempts)))
+            .collect();
+        ledger::record_events(&txn, &events, now).await?;
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Records that `worker` is alive.
+pub async fn heartbeat(db: &impl ConnectionTrait, worker: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO dispatcher_workers (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = $2",
+        [Value::from(worker.to_string()), Value::from(now)],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Removes `worker` after a clean stop (its messages are all settled).
+pub async fn retire(db: &impl ConnectionTrait, worker: &str) -> anyhow::Result<()> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "DELETE FROM dispatcher_workers WHERE id = $1",
+        [Value::from(worker.to_string())],
+    ))
+    .await?;
+    Ok(())
+}
+
+#[derive(FromQueryResult)]
+struct Orphan {
+    id: String,
+    provider: Option<String>,
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    pub requeued: usize,
+    pub ambiguous: usize,
+}
+
+/// Takes back the `sending` messages of dead workers. `everyone_else_dead`
+/// (SQLite, one process by design) treats every other worker as dead at once,
+/// which is what makes a restart resume immediately.
+pub async fn recover(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    me: &str,
+    lease_secs: u64,
+    everyone_else_dead: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Recovered> {
+    let backend = db.get_database_backend();
+    let cutoff = now - chrono::Duration::seconds(lease_secs as i64);
+    let dead = if everyone_else_dead {
+        "(locked_by IS NULL OR locked_by <> $1)".to_string()
+    } else {
+        "(locked_by IS NULL OR (locked_by <> $1 AND locked_by NOT IN \
+           (SELECT id FROM dispatcher_workers WHERE heartbeat_at > $2)))"
+            .to_string()
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    let lock = if backend == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let orphans = Orphan::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!("SELECT id, provider FROM messages WHERE state = 'sending' AND {dead} LIMIT 5000 {lock}"),
+        [Value::from(me.to_string()), Value::from(cutoff)],
+    ))
+    .all(&txn)
+    .await?;
+    let mut result = Recovered::default();
+    if orphans.is_empty() {
+        txn.commit().await?;
+        return Ok(result);
+    }
+    let (retry, ambiguous): (Vec<&Orphan>, Vec<&Orphan>) = orphans.iter().partition(|o| {
+        o.provider
+            .as_deref()
+            .and_then(|p| registry.get(p))
+            .is_some_and(|p| p.takes_idempotency_key())
+    });
+    for (group, state, detail) in [
+        (
+            retry,
+            MessageState::Queued,
+            "worker lost; sending again with the same idempotency key",
+        ),
+        (
+            ambiguous,
+            MessageState::Ambiguous,
+            "worker lost between claim and outcome; the provider takes no idempotency key, so a person must decide",
+        ),
+    ] {
+        for chunk in group.chunks(500) {
+            let ids: Vec<&str> = chunk.iter().map(|o| o.id.as_str()).collect();
+            ledger::set_state(&txn, &ids, MessageState::Sending, state, detail, now).await?;
+            match state {
+                MessageState::Queued => result.requeued += ids.len(),
+                _ => result.ambiguous += ids.len(),
+            }
+        }
+    }
+    txn.commit().await?;
+    if result.ambiguous > 0 {
+        metrics::counter!("dispatcher_ambiguous_total").increment(result.ambiguous as u64);
+        tracing::warn!(count = result.ambiguous, "messages marked ambiguous after a worker was lost");
+    }
+    Ok(result)
+}

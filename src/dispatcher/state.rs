@@ -1,0 +1,181 @@
+//! The states of a message in the delivery ledger, and which moves between
+//! them are allowed.
+//!
+//! Invariant: an outcome is never undone. Once a message is sent, delivered,
+//! bounced, complained, failed or skipped, no transition takes it back to a
+//! state from which it could be sent again. The only moves "back" to
+//! `queued` are a retry after a failed attempt (`sending → queued`), a
+//! resume (`paused → queued`) and a person's explicit decision on an
+//! ambiguous message (`ambiguous → queued`, "send again").
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageState {
+    /// Waiting for a person to approve the send it belongs to.
+    AwaitingApproval,
+    /// Approved, waiting for its scheduled time.
+    Scheduled,
+    /// A schedule that came due while warmline was down, more than the grace
+    /// period late: waits for a person to confirm.
+    Held,
+    /// Due (or due at `next_attempt_at`) and waiting for a worker.
+    Queued,
+    /// Waiting for the end of the recipient's quiet hours.
+    Deferred,
+    /// Its campaign is paused.
+    Paused,
+    /// Claimed by a worker under a lease; the provider may be called.
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    /// The provider reported delivery.
+    Delivered,
+    Bounced,
+    Complained,
+    /// Gave up: a permanent error, or retries exhausted.
+    Failed,
+    /// Not sent, with a reason (no consent, suppressed, frequency cap, cancelled).
+    Skipped,
+    /// A worker died between calling a provider that takes no idempotency
+    /// key and recording the outcome: it may or may not have been sent. Only
+    /// a person moves it on.
+    Ambiguous,
+}
+
+impl MessageState {
+    pub const ALL: &'static [MessageState] = &[
+        MessageState::AwaitingApproval,
+        MessageState::Scheduled,
+        MessageState::Held,
+        MessageState::Queued,
+        MessageState::Deferred,
+        MessageState::Paused,
+        MessageState::Sending,
+        MessageState::Sent,
+        MessageState::Delivered,
+        MessageState::Bounced,
+        MessageState::Complained,
+        MessageState::Failed,
+        MessageState::Skipped,
+        MessageState::Ambiguous,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::AwaitingApproval => "awaiting_approval",
+            MessageState::Scheduled => "scheduled",
+            MessageState::Held => "held",
+            MessageState::Queued => "queued",
+            MessageState::Deferred => "deferred",
+            MessageState::Paused => "paused",
+            MessageState::Sending => "sending",
+            MessageState::Sent => "sent",
+            MessageState::Delivered => "delivered",
+            MessageState::Bounced => "bounced",
+            MessageState::Complained => "complained",
+            MessageState::Failed => "failed",
+            MessageState::Skipped => "skipped",
+            MessageState::Ambiguous => "ambiguous",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|st| st.as_str() == s)
+    }
+
+    /// No worker will ever pick it up again by itself.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            MessageState::Sent
+                | MessageState::Delivered
+                | MessageState::Bounced
+                | MessageState::Complained
+                | MessageState::Failed
+                | MessageState::Skipped
+                | MessageState::Ambiguous
+        )
+    }
+
+    /// Whether `self → to` is allowed.
+    pub fn can_move_to(self, to: MessageState) -> bool {
+        use MessageState::*;
+        match (self, to) {
+            (AwaitingApproval, Scheduled | Queued | Skipped) => true,
+            (Scheduled, Queued | Held | Paused | Skipped) => true,
+            (Held, Queued | Skipped) => true,
+            (Queued | Deferred, Sending | Paused | Skipped | Deferred) => true,
+            (Paused, Queued | Skipped) => true,
+            (Sending, Sent | Failed | Skipped | Deferred | Queued | Ambiguous) => true,
+            (Ambiguous, Queued | Sent) => true,
+            // Provider events: delivery reports may arrive out of order;
+            // later outcomes overwrite earlier ones, never the reverse.
+            (Sent, Delivered | Bounced | Complained | Failed) => true,
+            (Delivered, Bounced | Complained) => true,
+            (Bounced, Complained) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for MessageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a message was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    NoConsent,
+    Suppressed,
+    FrequencyCap,
+    Cancelled,
+    NoAddress,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::NoConsent => "no_consent",
+            SkipReason::Suppressed => "suppressed",
+            SkipReason::FrequencyCap => "frequency_cap",
+            SkipReason::Cancelled => "cancelled",
+            SkipReason::NoAddress => "no_address",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in MessageState::ALL {
+            assert_eq!(MessageState::parse(s.as_str()), Some(*s));
+        }
+    }
+
+    #[test]
+    fn outcomes_are_never_undone() {
+        use MessageState::*;
+        for settled in [Sent, Delivered, Bounced, Complained, Failed, Skipped] {
+            for to in [AwaitingApproval, Scheduled, Held, Queued, Deferred, Paused, Sending] {
+                assert!(!settled.can_move_to(to), "{settled} → {to} must be refused");
+            }
+        }
+        assert!(!Delivered.can_move_to(Sent), "a late 'sent' must not undo 'delivered'");
+        assert!(!Complained.can_move_to(Delivered));
+    }
+
+    #[test]
+    fn only_a_person_moves_an_ambiguous_message() {
+        use MessageState::*;
+        assert!(Ambiguous.is_settled());
+        assert!(Ambiguous.can_move_to(Queued));
+        assert!(Ambiguous.can_move_to(Sent));
+        assert!(!Ambiguous.can_move_to(Sending));
+    }
+}

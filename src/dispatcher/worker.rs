@@ -1,0 +1,350 @@
+//! One pass of a worker for one provider: claim a batch, run the
+//! last-moment checks, call the provider under its rate limit, record every
+//! outcome. Each step commits on its own; no transaction spans the provider
+//! call.
+//!
+//! Every outcome update is guarded by `state = 'sending' AND locked_by = me`:
+//! if this worker was presumed dead and its messages recovered, it records
+//! nothing over the recovery's decision.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, Value};
+
+use super::{
+    DispatcherSettings,
+    checks::{self, CapsSettings, QuietHoursSettings, Verdict},
+    claim::{self, Claimed},
+    ledger,
+    limiter::RateLimiter,
+    retry::RetryPolicy,
+    state::MessageState,
+};
+use crate::providers::{OutgoingMessage, Provider, ProviderSettings, SendOutcome};
+
+/// Everything a worker needs, shared by all workers of a process.
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub limiter: RateLimiter,
+    pub settings: DispatcherSettings,
+    pub providers: BTreeMap<String, ProviderSettings>,
+    pub caps: CapsSettings,
+    pub quiet: QuietHoursSettings,
+    pub worker_id: String,
+}
+
+impl Context {
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_secs_f64(self.settings.retry_base_secs),
+            max: Duration::from_secs(self.settings.retry_max_secs),
+            max_attempts: self.settings.max_attempts,
+        }
+    }
+
+    /// The provider's rate: configured, else declared; `None` is unlimited.
+    pub fn rate_of(&self, provider: &dyn Provider) -> Option<f64> {
+        self.providers
+            .get(provider.name())
+            .and_then(|s| s.requests_per_second)
+            .or(provider.limits().requests_per_second)
+            .filter(|r| *r > 0.0)
+    }
+
+    fn max_batch(&self, provider: &dyn Provider) -> usize {
+        let declared = provider.limits().max_batch.max(1);
+        self.providers
+            .get(provider.name())
+            .and_then(|s| s.max_batch)
+            .map_or(declared, |m| m.clamp(1, declared))
+    }
+
+    /// How many to claim: a batch, but no more than about two seconds of
+    /// work at the provider's rate, so claimed rows do not sit waiting.
+    fn claim_size(&self, provider: &dyn Provider) -> usize {
+        match self.rate_of(provider) {
+            Some(rate) => {
+                let per_two_seconds = (rate * 2.0).ceil() as usize * self.max_batch(provider);
+                per_two_seconds.clamp(1, self.settings.batch_size.max(1))
+            }
+            None => self.settings.batch_size.max(1),
+        }
+    }
+}
+
+/// Processes one batch; returns how many messages were claimed.
+pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let claimed = claim::claim(&ctx.db, provider.name(), &ctx.worker_id, ctx.claim_size(provider.as_ref()), now).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let count = claimed.len();
+    let verdicts = checks::check_batch(&ctx.db, &claimed, &ctx.caps, &ctx.quiet, Utc::now()).await?;
+    let mut to_send = Vec::with_capacity(count);
+    let mut skipped: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+    let mut deferred = Vec::new();
+    for (m, v) in claimed.iter().zip(verdicts) {
+        match v {
+            Verdict::Send { to } => to_send.push((m, to)),
+            Verdict::Skip(reason) => skipped.entry(reason.as_str()).or_default().push(m.id.as_str()),
+            Verdict::Defer(until) => deferred.push((m.id.as_str(), until)),
+        }
+    }
+    if !skipped.is_empty() || !deferred.is_empty() {
+        record_checks(ctx, &skipped, &deferred).await?;
+    }
+    if to_send.is_empty() {
+        return Ok(count);
+    }
+
+    let outgoing: Vec<(usize, OutgoingMessage)> = to_send
+        .iter()
+        .enumerate()
+        .map(|(i, (m, to))| {
+            let content = serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null);
+            (
+                i,
+                OutgoingMessage {
+                    id: m.id.clone(),
+                    channel: m.channel.clone(),
+                    kind: m.kind.clone(),
+                    to: to.clone(),
+                    content,
+                },
+            )
+        })
+        .collect();
+    let outcomes = send_all(ctx, provider, outgoing).await?;
+    let outcomes: Vec<(&Claimed, SendOutcome)> = outcomes.into_iter().map(|(i, o)| (to_send[i].0, o)).collect();
+    record_outcomes(ctx, provider.as_ref(), outcomes).await?;
+    Ok(count)
+}
+
+/// Calls the provider in batches of its size, under its rate limit (and
+/// per-recipient pacing), with up to `concurrency` requests in flight.
+async fn send_all(
+    ctx: &Context,
+    provider: &Arc<dyn Provider>,
+    outgoing: Vec<(usize, OutgoingMessage)>,
+) -> anyhow::Result<Vec<(usize, SendOutcome)>> {
+    let max_batch = ctx.max_batch(provider.as_ref());
+    let rate = ctx.rate_of(provider.as_ref()).map(|r| r * ctx.settings.rate_headroom);
+    let pacing = provider.limits().per_recipient_interval;
+    let chunks: Vec<Vec<(usize, OutgoingMessage)>> = {
+        let mut chunks = Vec::new();
+        let mut current = Vec::with_capacity(max_batch);
+        for item in outgoing {
+            current.push(item);
+            if current.len() == max_batch {
+                chunks.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        chunks
+    };
+    let key = provider.name().to_string();
+    let results: Vec<anyhow::Result<Vec<(usize, SendOutcome)>>> = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let key = key.clone();
+            async move {
+                if let Some(interval) = pacing {
+                    for (_, m) in &chunk {
+                        ctx.limiter
+                            .acquire(&format!("{key}:to:{}", m.to), 1.0 / interval.as_secs_f64())
+                            .await?;
+                    }
+                }
+                if let Some(rate) = rate {
+                    ctx.limiter.acquire(&key, rate).await?;
+                }
+                let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
+                let mut outcomes = provider.send(&messages).await;
+                // A provider answering with the wrong number of outcomes is a
+                // bug; treat the unanswered ones as retryable, never as sent.
+                outcomes.resize(
+                    messages.len(),
+                    SendOutcome::Retryable {
+                        error: "provider gave no outcome".into(),
+                        retry_after: None,
+                    },
+                );
+                if let Some(wait) = outcomes.iter().find_map(|o| match o {
+                    SendOutcome::RateLimited { retry_after } => Some(*retry_after),
+                    _ => None,
+                }) {
+                    ctx.limiter.penalize(&key, wait).await?;
+                }
+                Ok(chunk.into_iter().map(|(i, _)| i).zip(outcomes).collect())
+            }
+        })
+        .buffer_unordered(ctx.settings.concurrency.max(1))
+        .collect()
+        .await;
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+async fn record_checks(
+    ctx: &Context,
+    skipped: &BTreeMap<&'static str, Vec<&str>>,
+    deferred: &[(&str, DateTime<Utc>)],
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let txn = ctx.db.begin().await?;
+    let backend = txn.get_database_backend();
+    for (reason, ids) in skipped {
+        for chunk in ids.chunks(400) {
+            let mut values = vec![Value::from(*reason), Value::from(now), Value::from(ctx.worker_id.clone())];
+            values.extend(chunk.iter().map(|i| Value::from(i.to_string())));
+            let n = chunk.len();
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "UPDATE messages SET state = 'skipped', skip_reason = $1, updated_at = $2, locked_by = NULL \
+                     WHERE state = 'sending' AND locked_by = $3 AND id IN ({})",
+                    (4..4 + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+                ),
+                values,
+            ))
+            .await?;
+            let events: Vec<(&str, MessageState, String)> = chunk
+                .iter()
+                .map(|id| (*id, MessageState::Skipped, format!("skipped: {reason}")))
+                .collect();
+            ledger::record_events(&txn, &events, now).await?;
+            metrics::counter!("dispatcher_skipped_total", "reason" => *reason).increment(n as u64);
+        }
+    }
+    for (id, until) in deferred {
+        // A deferral is not an attempt: give back the one the claim counted.
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE messages SET state = 'deferred', next_attempt_at = $1, attempts = attempts - 1, \
+             updated_at = $2, locked_by = NULL WHERE id = $3 AND state = 'sending' AND locked_by = $4",
+            [
+                Value::from(*until),
+                Value::from(now),
+                Value::from(id.to_string()),
+                Value::from(ctx.worker_id.clone()),
+            ],
+        ))
+        .await?;
+        ledger::record_events(
+            &txn,
+            &[(id, MessageState::Deferred, format!("quiet hours in the recipient's time zone; due {until}"))],
+            now,
+        )
+        .await?;
+    }
+    metrics::counter!("dispatcher_deferred_total").increment(deferred.len() as u64);
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn record_outcomes(ctx: &Context, provider: &dyn Provider, outcomes: Vec<(&Claimed, SendOutcome)>) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let name = provider.name().to_string();
+    let policy = ctx.retry_policy();
+    let me = ctx.worker_id.clone();
+    let txn = ctx.db.begin().await?;
+    let backend = txn.get_database_backend();
+    let mut sent: Vec<(&str, Option<String>)> = Vec::new();
+    let mut events: Vec<(&str, MessageState, String)> = Vec::new();
+    let (mut failed, mut retried, mut limited) = (0u64, 0u64, 0u64);
+    for (m, outcome) in &outcomes {
+        let guard_values = |extra: Vec<Value>| {
+            let mut v = extra;
+            v.push(Value::from(m.id.clone()));
+            v.push(Value::from(me.clone()));
+            v
+        };
+        match outcome {
+            SendOutcome::Accepted { provider_message_id } => sent.push((m.id.as_str(), provider_message_id.clone())),
+            SendOutcome::RateLimited { retry_after } => {
+                limited += 1;
+                let due = now + chrono::Duration::from_std(*retry_after).unwrap_or_default();
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE messages SET state = 'queued', next_attempt_at = $1, attempts = attempts - 1, \
+                     updated_at = $2, locked_by = NULL WHERE id = $3 AND state = 'sending' AND locked_by = $4",
+                    guard_values(vec![Value::from(due), Value::from(now)]),
+                ))
+                .await?;
+                events.push((m.id.as_str(), MessageState::Queued, format!("rate limited by {name}; due {due}")));
+            }
+            SendOutcome::Retryable { error, retry_after } if !policy.exhausted(m.attempts as u32) => {
+                retried += 1;
+                let delay = policy.delay(m.attempts as u32, *retry_after);
+                let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE messages SET state = 'queued', next_attempt_at = $1, last_error = $2, \
+                     updated_at = $3, locked_by = NULL WHERE id = $4 AND state = 'sending' AND locked_by = $5",
+                    guard_values(vec![Value::from(due), Value::from(error.clone()), Value::from(now)]),
+                ))
+                .await?;
+                events.push((
+                    m.id.as_str(),
+                    MessageState::Queued,
+                    format!("attempt {} failed ({error}); retrying at {due}", m.attempts),
+                ));
+            }
+            SendOutcome::Retryable { error, .. } | SendOutcome::Permanent { error } => {
+                failed += 1;
+                let why = if matches!(outcome, SendOutcome::Permanent { .. }) {
+                    format!("permanent error: {error}")
+                } else {
+                    format!("gave up after {} attempts: {error}", m.attempts)
+                };
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE messages SET state = 'failed', last_error = $1, updated_at = $2, locked_by = NULL \
+                     WHERE id = $3 AND state = 'sending' AND locked_by = $4",
+                    guard_values(vec![Value::from(why.clone()), Value::from(now)]),
+                ))
+                .await?;
+                tracing::warn!(message = %m.id, provider = %name, error = %why, "message failed");
+                events.push((m.id.as_str(), MessageState::Failed, why));
+            }
+        }
+    }
+    for chunk in sent.chunks(300) {
+        let mut values = vec![Value::from(now), Value::from(me.clone())];
+        let rows: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (id, pid))| {
+                values.push(Value::from(id.to_string()));
+                values.push(Value::from(pid.clone().unwrap_or_default()));
+                format!("(${}, ${})", 3 + i * 2, 4 + i * 2)
+            })
+            .collect();
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
+                 provider_message_id = v.column2 FROM (VALUES {}) AS v \
+                 WHERE messages.id = v.column1 AND messages.state = 'sending' AND messages.locked_by = $2",
+                rows.join(",")
+            ),
+            values,
+        ))
+        .await?;
+        events.extend(chunk.iter().map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))));
+    }
+    ledger::record_events(&txn, &events, now).await?;
+    txn.commit().await?;
+    metrics::counter!("dispatcher_sent_total", "provider" => name.clone()).increment(sent.len() as u64);
+    metrics::counter!("dispatcher_failed_total", "provider" => name.clone()).increment(failed);
+    metrics::counter!("dispatcher_retried_total", "provider" => name.clone()).increment(retried);
+    metrics::counter!("dispatcher_rate_limited_total", "provider" => name).increment(limited);
+    Ok(())
+}
