@@ -76,6 +76,8 @@ pub struct Core {
     pub requests: AtomicU64,
     pub rate_limited: AtomicU64,
     pub replays: AtomicU64,
+    /// Count of accepted messages, for waiting without sleeping.
+    accepted_count: tokio::sync::watch::Sender<usize>,
 }
 
 impl Core {
@@ -89,7 +91,14 @@ impl Core {
             requests: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            accepted_count: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Waits until at least `n` messages were accepted; false on timeout.
+    pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
+        let mut rx = self.accepted_count.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok()
     }
 
     /// Everything accepted so far, in order.
@@ -172,11 +181,16 @@ impl Core {
                 }
                 keys.insert(m.id.clone(), format!("test-{}", m.id));
             }
-            self.accepted.lock().expect("not poisoned").push(Accepted {
-                id: m.id.clone(),
-                to: m.to.clone(),
-                at_ms,
-            });
+            let count = {
+                let mut accepted = self.accepted.lock().expect("not poisoned");
+                accepted.push(Accepted {
+                    id: m.id.clone(),
+                    to: m.to.clone(),
+                    at_ms,
+                });
+                accepted.len()
+            };
+            self.accepted_count.send_replace(count);
             out.push(SendOutcome::Accepted {
                 provider_message_id: Some(format!("test-{}", m.id)),
             });

@@ -8,6 +8,7 @@ mod helpers;
 mod test_db;
 
 mod blocks;
+mod dispatcher;
 mod cli;
 mod fake_slack;
 mod health;

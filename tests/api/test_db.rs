@@ -106,7 +106,7 @@ macro_rules! storage_test {
             async fn postgres() {
                 match $crate::test_db::TestDb::new($crate::test_db::Backend::Postgres).await {
                     Some(db) => ($body)(db).await,
-                    None => $crate::test_db::report_pg_skipped(concat!(module_path!(), "::", stringify!($name))),
+                    None => $crate::test_db::report_pg_skipped(module_path!()),
                 }
             }
         }
