@@ -18,6 +18,7 @@ enum Messages {
     Address,
     SentAt,
     Source,
+    CalledAt,
     Provider,
     State,
     NextAttemptAt,
@@ -61,6 +62,15 @@ impl MigrationTrait for Migration {
             Table::alter()
                 .table(Messages::Table)
                 .add_column(string_null(Messages::Source))
+                .to_owned(),
+        )
+        .await?;
+        // Set right before a provider that takes no idempotency key is
+        // called: the crash window that makes a message ambiguous.
+        m.alter_table(
+            Table::alter()
+                .table(Messages::Table)
+                .add_column(timestamp_with_time_zone_null(Messages::CalledAt))
                 .to_owned(),
         )
         .await?;
@@ -122,7 +132,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for col in [Messages::Source, Messages::SentAt, Messages::Address] {
+        for col in [
+            Messages::CalledAt,
+            Messages::Source,
+            Messages::SentAt,
+            Messages::Address,
+        ] {
             m.alter_table(
                 Table::alter()
                     .table(Messages::Table)

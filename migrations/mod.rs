@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_core;
 mod m20261126_000002_dispatcher;
+mod m20261126_000003_contacts_email_lower;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_core::Migration),
             Box::new(m20261126_000002_dispatcher::Migration),
+            Box::new(m20261126_000003_contacts_email_lower::Migration),
         ]
     }
 }

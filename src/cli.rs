@@ -60,10 +60,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
+    let shutdown = crate::startup::shutdown_signal();
     let settings = Settings::load(Requirements::Serve)?;
     crate::telemetry::init(&settings.log);
     let app = crate::startup::Application::build(settings).await?;
-    app.run_until(crate::startup::shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 async fn import(file: PathBuf) -> anyhow::Result<()> {

@@ -18,7 +18,9 @@ pub fn handle() -> PrometheusHandle {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    ],
                 )
                 .expect("static buckets are valid")
                 .install_recorder()
@@ -41,6 +43,7 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
     response
 }

@@ -269,7 +269,10 @@ impl Settings {
 
     /// Loads the settings from an explicit environment (tests use this so
     /// they never mutate the process environment).
-    pub fn load_from(env: &BTreeMap<String, String>, req: Requirements) -> Result<Self, ConfigError> {
+    pub fn load_from(
+        env: &BTreeMap<String, String>,
+        req: Requirements,
+    ) -> Result<Self, ConfigError> {
         let mut builder = config::Config::builder();
         match env.get("WARMLINE_CONFIG") {
             Some(path) => {
@@ -279,9 +282,8 @@ impl Settings {
                         format!("no such file: {path}"),
                     ));
                 }
-                builder = builder.add_source(
-                    config::File::new(path, config::FileFormat::Toml).required(true),
-                );
+                builder = builder
+                    .add_source(config::File::new(path, config::FileFormat::Toml).required(true));
             }
             None => {
                 builder = builder.add_source(
@@ -384,7 +386,10 @@ impl Settings {
         if region(&self.import.default_region).is_none() {
             return Err(ConfigError::new(
                 "import.default_region",
-                format!("'{}' is not an ISO 3166 region code", self.import.default_region),
+                format!(
+                    "'{}' is not an ISO 3166 region code",
+                    self.import.default_region
+                ),
             ));
         }
         if self.import.batch_size == 0 {
@@ -397,7 +402,10 @@ impl Settings {
             ));
         }
         if self.approval.warmth_floor > 100 {
-            return Err(ConfigError::new("approval.warmth_floor", "warmth runs from 0 to 100"));
+            return Err(ConfigError::new(
+                "approval.warmth_floor",
+                "warmth runs from 0 to 100",
+            ));
         }
         if req == Requirements::Serve {
             match &slack.signing_secret {
@@ -408,7 +416,10 @@ impl Settings {
                     ));
                 }
                 Some(s) if s.expose_secret().len() < 16 => {
-                    return Err(ConfigError::new("SLACK_SIGNING_SECRET", "too short to be a signing secret"));
+                    return Err(ConfigError::new(
+                        "SLACK_SIGNING_SECRET",
+                        "too short to be a signing secret",
+                    ));
                 }
                 Some(_) => {}
             }
@@ -460,14 +471,17 @@ fn split_list(value: &str) -> Vec<String> {
 fn describe_config_error(err: config::ConfigError) -> ConfigError {
     let (key, problem) = match &err {
         config::ConfigError::Type {
-            key, unexpected, expected, ..
-        } => (key.clone(), format!("expected {expected}, got {unexpected}")),
+            key,
+            unexpected,
+            expected,
+            ..
+        } => (
+            key.clone(),
+            format!("expected {expected}, got {unexpected}"),
+        ),
         // serde errors arrive as text ending in "for key `section.key`":
         // name that setting, not the file.
-        config::ConfigError::Message(m) => match m.rsplit_once(" for key `") {
-            Some((problem, key)) => (Some(key.trim_end_matches('`').to_string()), problem.to_string()),
-            None => (None, m.clone()),
-        },
+        config::ConfigError::Message(m) => (None, m.clone()),
         // The TOML error quotes the offending line, which may hold a secret:
         // keep its position and its message only.
         config::ConfigError::FileParse { uri, cause } => {
@@ -475,8 +489,9 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
             let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
             let first = lines.next().unwrap_or_default().to_string();
             let last = lines
-                .filter(|l| !l.starts_with('|') && !l.contains(" | ") && !l.starts_with(char::is_numeric))
-                .last()
+                .rfind(|l| {
+                    !l.starts_with('|') && !l.contains(" | ") && !l.starts_with(char::is_numeric)
+                })
                 .unwrap_or_default();
             (
                 Some(uri.clone().unwrap_or_else(|| "WARMLINE_CONFIG".into())),
@@ -485,6 +500,12 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
         }
         config::ConfigError::NotFound(k) => (Some(k.clone()), "not found".into()),
         other => (None, other.to_string()),
+    };
+    // serde errors arrive as text ending in "for key `section.key`": name
+    // that setting rather than the file.
+    let (key, problem) = match (key, problem.rsplit_once(" for key `")) {
+        (None, Some((p, k))) => (Some(k.trim_end_matches('`').to_string()), p.to_string()),
+        (key, _) => (key, problem),
     };
     let key = key.unwrap_or_else(|| "settings".into());
     let public = NAMED_ENV
@@ -567,7 +588,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.slack.api_url.as_str(), "http://127.0.0.1:9999/api");
         assert_eq!(s.server.addr.port(), 8080);
-        assert_eq!(s.server.public_url.unwrap().as_str(), "https://warm.example.com/");
+        assert_eq!(
+            s.server.public_url.unwrap().as_str(),
+            "https://warm.example.com/"
+        );
         assert_eq!(s.slack.approvals_channel.as_deref(), Some("C0APPROVE"));
         assert_eq!(s.slack.approvers, vec!["U0AAA", "U0BBB"]);
         assert_eq!(
@@ -580,7 +604,11 @@ mod tests {
     fn nested_variables_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("warmline.toml");
-        std::fs::write(&path, "[approval]\nmin_recipients = 3\nrisk_threshold = 7\n").unwrap();
+        std::fs::write(
+            &path,
+            "[approval]\nmin_recipients = 3\nrisk_threshold = 7\n",
+        )
+        .unwrap();
         let s = Settings::load_from(
             &env(&[
                 ("WARMLINE_CONFIG", path.to_str().unwrap()),
@@ -598,9 +626,7 @@ mod tests {
     #[test]
     fn a_bad_value_names_the_setting() {
         let err = Settings::load_from(
-            &env(&[
-                    ("WARMLINE__APPROVAL__MIN_RECIPIENTS", "lots"),
-            ]),
+            &env(&[("WARMLINE__APPROVAL__MIN_RECIPIENTS", "lots")]),
             Requirements::Offline,
         )
         .unwrap_err();
@@ -622,13 +648,10 @@ mod tests {
 
     #[test]
     fn serve_requires_slack_credentials() {
-        let err = Settings::load_from(&env(&[]), Requirements::Serve)
-            .unwrap_err();
+        let err = Settings::load_from(&env(&[]), Requirements::Serve).unwrap_err();
         assert_eq!(err.setting, "SLACK_SIGNING_SECRET");
         let err = Settings::load_from(
-            &env(&[
-                    ("SLACK_SIGNING_SECRET", "0123456789abcdef0123"),
-            ]),
+            &env(&[("SLACK_SIGNING_SECRET", "0123456789abcdef0123")]),
             Requirements::Serve,
         )
         .unwrap_err();

@@ -17,7 +17,9 @@ use axum::{
 };
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
-use slack_morphism::{prelude::SlackSigningSecret, signature_verifier::SlackEventSignatureVerifier};
+use slack_morphism::{
+    prelude::SlackSigningSecret, signature_verifier::SlackEventSignatureVerifier,
+};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -41,6 +43,11 @@ pub struct AppInner {
     /// Every background task the request path hands work to; shutdown waits
     /// for them so acknowledged work is not dropped.
     pub tasks: TaskTracker,
+    /// Long-running loops (the dispatcher) that live until shutdown. Kept
+    /// apart from `tasks` so that waiting for the work a request handed off
+    /// (tests' sync point: close, wait, reopen `tasks`) does not wait for
+    /// them; shutdown waits for both.
+    pub loops: TaskTracker,
     /// Cancelled when shutdown starts.
     pub shutdown: CancellationToken,
     /// Sends everything; started by `run_until`.
@@ -70,7 +77,9 @@ impl App {
         let dispatcher = crate::dispatcher::Dispatcher::new(db.clone(), registry, &settings);
         let slack = SlackApi::new(&settings.slack)?;
         let verifier = settings.slack.signing_secret.as_ref().map(|s| {
-            SlackEventSignatureVerifier::new(&SlackSigningSecret::new(s.expose_secret().to_string()))
+            SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
+                s.expose_secret().to_string(),
+            ))
         });
         Ok(Self(Arc::new(AppInner {
             settings,
@@ -79,6 +88,7 @@ impl App {
             blocks: Blocks::new(),
             verifier,
             tasks: TaskTracker::new(),
+            loops: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             dispatcher,
         })))
@@ -92,7 +102,11 @@ impl App {
     {
         self.tasks.spawn(async move {
             if let Err(e) = fut.await {
-                tracing::error!(task = what, error = format!("{e:#}"), "background task failed");
+                tracing::error!(
+                    task = what,
+                    error = format!("{e:#}"),
+                    "background task failed"
+                );
             }
         });
     }
@@ -102,8 +116,14 @@ impl App {
 pub fn router(app: App) -> Router {
     let max_body = app.settings.server.max_body_bytes;
     let slack_routes = Router::new()
-        .route("/slack/commands", post(crate::slack::commands::http_handler))
-        .route("/slack/interactions", post(crate::slack::interactions::http_handler))
+        .route(
+            "/slack/commands",
+            post(crate::slack::commands::http_handler),
+        )
+        .route(
+            "/slack/interactions",
+            post(crate::slack::interactions::http_handler),
+        )
         .route("/slack/events", post(crate::slack::events::http_handler))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -114,7 +134,9 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/metrics", get(crate::routes::health::metrics))
         .merge(slack_routes)
-        .route_layer(axum::middleware::from_fn(crate::observability::track_requests))
+        .route_layer(axum::middleware::from_fn(
+            crate::observability::track_requests,
+        ))
         // Bodies are read by the Slack middleware with its own limit (so it
         // can answer 413 itself); this one guards every other route.
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
@@ -156,7 +178,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn app(&self) -> App {
@@ -164,7 +188,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Self { app, listener } = self;
         let token = app.shutdown.clone();
         let grace = Duration::from_secs(app.settings.server.shutdown_grace_secs);
@@ -175,7 +202,7 @@ impl Application {
             None
         };
 
-        app.dispatcher.start(&app.tasks, token.clone());
+        app.dispatcher.start(&app.loops, token.clone());
         let router = router(app.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {
@@ -200,7 +227,9 @@ impl Application {
             None => match tokio::time::timeout_at(deadline, &mut serve).await {
                 Ok(result) => result,
                 Err(_) => {
-                    tracing::warn!("shutdown grace period ended with HTTP requests still open; dropping them");
+                    tracing::warn!(
+                        "shutdown grace period ended with HTTP requests still open; dropping them"
+                    );
                     Ok(())
                 }
             },
@@ -212,9 +241,14 @@ impl Application {
             listener.shutdown().await;
         }
         app.tasks.close();
-        if tokio::time::timeout_at(deadline, app.tasks.wait()).await.is_err() {
+        app.loops.close();
+        let drained = async {
+            app.tasks.wait().await;
+            app.loops.wait().await;
+        };
+        if tokio::time::timeout_at(deadline, drained).await.is_err() {
             tracing::warn!(
-                remaining = app.tasks.len(),
+                remaining = app.tasks.len() + app.loops.len(),
                 "shutdown grace period ended with work still running"
             );
         }
@@ -225,23 +259,41 @@ impl Application {
 }
 
 /// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    // Register the handlers now, not when the future is first polled: a
+    // SIGTERM that arrives while the app is still starting must shut it
+    // down cleanly rather than kill it with the default action.
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {},
+                _ = int => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.ok();
+        }
     }
 }

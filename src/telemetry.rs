@@ -11,11 +11,20 @@ use crate::settings::{LogFormat, LogSettings};
 /// Installs the global subscriber. Safe to call more than once (tests): only
 /// the first call takes effect.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match settings.format {
-        LogFormat::Json => registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
     };
     let _ = result;
 }

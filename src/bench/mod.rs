@@ -2,6 +2,8 @@
 //! Tests run small versions of them for correctness only; speed is judged
 //! from the figures these print, never by a timed test.
 
+pub mod crash;
+pub mod dispatch;
 pub mod import;
 pub mod slack_ack;
 
@@ -24,6 +26,51 @@ pub enum BenchCommand {
         #[arg(long)]
         idle: bool,
     },
+    /// Dispatcher throughput: claim → checks → test provider → outcome.
+    DispatchThroughput {
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// A PostgreSQL server to create a bench database on (default: SQLite).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Dispatcher latency from enqueue to the provider call.
+    DispatchLatency {
+        #[arg(long, default_value_t = 1_000)]
+        messages: usize,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Crash safety: kill -9 `serve` mid-campaign, restart, reconcile.
+    Crash {
+        #[arg(long, default_value_t = 50)]
+        trials: usize,
+        /// Messages enqueued per round (a new round when the last is done).
+        #[arg(long, default_value_t = 400)]
+        messages: usize,
+        /// A provider that takes no idempotency key.
+        #[arg(long)]
+        no_idempotency: bool,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Rate-limit fidelity against a provider limited to --limit requests/s.
+    DispatchRate {
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Messages per provider request.
+        #[arg(long, default_value_t = 10)]
+        batch: usize,
+        /// Dispatchers sharing the database (use 2 with --postgres).
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -40,6 +87,50 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             let r = slack_ack::run(requests, concurrency, !idle).await?;
             println!("{r}");
         }
+        BenchCommand::DispatchThroughput {
+            messages,
+            workers,
+            postgres,
+        } => println!(
+            "{}",
+            dispatch::throughput(messages, workers, postgres.as_deref()).await?
+        ),
+        BenchCommand::Crash {
+            trials,
+            messages,
+            no_idempotency,
+            postgres,
+        } => {
+            let binary = std::env::current_exe()?;
+            let r = crash::run(
+                binary,
+                trials,
+                messages,
+                !no_idempotency,
+                postgres.as_deref(),
+            )
+            .await?;
+            println!("{r}");
+            if !r.is_clean() {
+                anyhow::bail!("crash safety violated");
+            }
+        }
+        BenchCommand::DispatchLatency { messages, postgres } => {
+            println!(
+                "{}",
+                dispatch::latency(messages, postgres.as_deref()).await?
+            )
+        }
+        BenchCommand::DispatchRate {
+            messages,
+            limit,
+            batch,
+            instances,
+            postgres,
+        } => println!(
+            "{}",
+            dispatch::rate(messages, limit, batch, instances, postgres.as_deref()).await?
+        ),
     }
     Ok(())
 }

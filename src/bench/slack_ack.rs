@@ -22,11 +22,7 @@ use std::{
 use axum::{Json, Router, extract::Path, routing::post};
 use serde_json::{Value, json};
 
-use crate::{
-    settings::Settings,
-    slack::ingress::sign,
-    startup::Application,
-};
+use crate::{settings::Settings, slack::ingress::sign, startup::Application};
 
 const SECRET: &str = "bench-signing-secret-0123456789abcdef";
 
@@ -96,7 +92,11 @@ async fn start_api_stand_in(publishes: Arc<AtomicUsize>) -> anyhow::Result<Strin
     Ok(format!("http://{addr}/api"))
 }
 
-pub async fn run(requests: usize, concurrency: usize, with_import: bool) -> anyhow::Result<AckBench> {
+pub async fn run(
+    requests: usize,
+    concurrency: usize,
+    with_import: bool,
+) -> anyhow::Result<AckBench> {
     crate::install_crypto_provider();
     let dir = std::env::temp_dir().join(format!("warmline-ack-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
@@ -133,7 +133,14 @@ pub async fn run(requests: usize, concurrency: usize, with_import: bool) -> anyh
             let mut round = 0usize;
             while !busy.is_cancelled() {
                 let csv = super::import::generate(5_000).replace("contact", &format!("r{round}c"));
-                if let Ok(r) = crate::import::contacts_csv::import(&db, csv.as_bytes(), &opts, &indicatif::ProgressBar::hidden()).await {
+                if let Ok(r) = crate::import::contacts_csv::import(
+                    &db,
+                    csv.as_bytes(),
+                    &opts,
+                    &indicatif::ProgressBar::hidden(),
+                )
+                .await
+                {
                     import_rows.fetch_add(r.imported + r.merged, Ordering::Relaxed);
                 }
                 round += 1;
@@ -141,7 +148,9 @@ pub async fn run(requests: usize, concurrency: usize, with_import: bool) -> anyh
         })
     });
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let base = format!("http://{addr}");
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -218,7 +227,11 @@ fn request_for(i: usize) -> (&'static str, &'static str, String) {
     let form = "application/x-www-form-urlencoded";
     match i % 3 {
         0 => {
-            let text = if i % 2 == 0 { "help" } else { "status" };
+            let text = if i.is_multiple_of(2) {
+                "help"
+            } else {
+                "status"
+            };
             let body = serde_urlencoded::to_string([
                 ("token", "x"),
                 ("team_id", "T0BENCH"),
@@ -258,7 +271,8 @@ fn request_for(i: usize) -> (&'static str, &'static str, String) {
                 "container": {"type": "view", "view_id": "V0BENCH"},
                 "actions": [{"action_id": "home_refresh", "block_id": "b1", "type": "button", "action_ts": format!("1700000000.{i:06}"), "text": {"type": "plain_text", "text": "Refresh"}}]
             });
-            let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("strings encode");
+            let body = serde_urlencoded::to_string([("payload", payload.to_string())])
+                .expect("strings encode");
             ("/slack/interactions", form, body)
         }
     }

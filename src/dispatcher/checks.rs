@@ -113,7 +113,9 @@ pub fn quiet_until(window: &Window, tz: Tz, now: DateTime<Utc>) -> Option<DateTi
         let resolved = match tz.from_local_datetime(&candidate) {
             chrono::LocalResult::Single(d) => Some(d),
             chrono::LocalResult::Ambiguous(a, _) => Some(a),
-            chrono::LocalResult::None => tz.from_local_datetime(&(candidate + ChronoDuration::hours(1))).earliest(),
+            chrono::LocalResult::None => tz
+                .from_local_datetime(&(candidate + ChronoDuration::hours(1)))
+                .earliest(),
         };
         if let Some(d) = resolved {
             let d = d.with_timezone(&Utc);
@@ -130,7 +132,9 @@ pub fn quiet_until(window: &Window, tz: Tz, now: DateTime<Utc>) -> Option<DateTi
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Send now, to this address.
-    Send { to: String },
+    Send {
+        to: String,
+    },
     Skip(SkipReason),
     Defer(DateTime<Utc>),
 }
@@ -164,7 +168,10 @@ struct CapRow {
 }
 
 fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Runs every check for a batch in a handful of queries.
@@ -189,9 +196,10 @@ pub async fn check_batch(
             "SELECT id, email, phone, timezone FROM contacts WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        for c in ContactRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
-            .all(db)
-            .await?
+        for c in
+            ContactRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
+                .all(db)
+                .await?
         {
             contacts.insert(c.id, c);
         }
@@ -201,9 +209,10 @@ pub async fn check_batch(
              WHERE c.id IN (SELECT MAX(id) FROM consents WHERE contact_id IN ({}) GROUP BY contact_id, channel)",
             placeholders(1, chunk.len())
         );
-        for c in ConsentRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
-            .all(db)
-            .await?
+        for c in
+            ConsentRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
+                .all(db)
+                .await?
         {
             consent.insert((c.contact_id, c.channel), c.granted);
         }
@@ -289,14 +298,19 @@ pub async fn check_batch(
             .and_then(|c| c.timezone.as_deref())
             .and_then(|t| t.parse::<Tz>().ok())
             .unwrap_or(default_tz);
-        if let Some(until) = quiet.window(&m.channel).and_then(|w| quiet_until(w, tz, now)) {
+        if let Some(until) = quiet
+            .window(&m.channel)
+            .and_then(|w| quiet_until(w, tz, now))
+        {
             verdicts.push(Verdict::Defer(until));
             continue;
         }
         if marketing && let Some(contact) = m.contact_id {
             let (day, week) = caps_used.get(&contact).copied().unwrap_or((0, 0));
             let extra = i64::from(*batch_sends.get(&contact).unwrap_or(&0));
-            if day + extra >= i64::from(caps.marketing_per_day) || week + extra >= i64::from(caps.marketing_per_week) {
+            if day + extra >= i64::from(caps.marketing_per_day)
+                || week + extra >= i64::from(caps.marketing_per_week)
+            {
                 verdicts.push(Verdict::Skip(SkipReason::FrequencyCap));
                 continue;
             }
@@ -325,34 +339,61 @@ mod tests {
     #[test]
     fn inside_the_window_sends_now() {
         // 12:00 in Honolulu (UTC−10) is 22:00 UTC.
-        assert_eq!(quiet_until(&window(), chrono_tz::Pacific::Honolulu, utc("2026-06-01T22:00:00Z")), None);
+        assert_eq!(
+            quiet_until(
+                &window(),
+                chrono_tz::Pacific::Honolulu,
+                utc("2026-06-01T22:00:00Z")
+            ),
+            None
+        );
     }
 
     #[test]
     fn utc_minus_10_late_evening_waits_for_next_morning() {
         // 22:30 Honolulu = 08:30 UTC next day; opens 08:00 HST = 18:00 UTC.
-        let until = quiet_until(&window(), chrono_tz::Pacific::Honolulu, utc("2026-06-02T08:30:00Z")).unwrap();
+        let until = quiet_until(
+            &window(),
+            chrono_tz::Pacific::Honolulu,
+            utc("2026-06-02T08:30:00Z"),
+        )
+        .unwrap();
         assert_eq!(until, utc("2026-06-02T18:00:00Z"));
     }
 
     #[test]
     fn utc_plus_14_early_morning_waits_until_eight() {
         // Kiritimati is UTC+14: 2026-06-01T16:00Z is 06:00 on June 2 there.
-        let until = quiet_until(&window(), chrono_tz::Pacific::Kiritimati, utc("2026-06-01T16:00:00Z")).unwrap();
+        let until = quiet_until(
+            &window(),
+            chrono_tz::Pacific::Kiritimati,
+            utc("2026-06-01T16:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(until, utc("2026-06-01T18:00:00Z"));
     }
 
     #[test]
     fn spring_forward_day_opens_at_local_eight() {
         // US DST starts 2026-03-08: 08:00 EDT = 12:00 UTC. At 06:00 EDT (10:00Z) we wait.
-        let until = quiet_until(&window(), chrono_tz::America::New_York, utc("2026-03-08T10:00:00Z")).unwrap();
+        let until = quiet_until(
+            &window(),
+            chrono_tz::America::New_York,
+            utc("2026-03-08T10:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(until, utc("2026-03-08T12:00:00Z"));
     }
 
     #[test]
     fn fall_back_day_opens_at_local_eight() {
         // US DST ends 2026-11-01: 08:00 EST = 13:00 UTC. At 05:30 EST (10:30Z) we wait.
-        let until = quiet_until(&window(), chrono_tz::America::New_York, utc("2026-11-01T10:30:00Z")).unwrap();
+        let until = quiet_until(
+            &window(),
+            chrono_tz::America::New_York,
+            utc("2026-11-01T10:30:00Z"),
+        )
+        .unwrap();
         assert_eq!(until, utc("2026-11-01T13:00:00Z"));
     }
 
@@ -363,7 +404,12 @@ mod tests {
             end: "05:00".into(),
         };
         // 2026-03-08 02:30 does not exist in New York; the window opens at 03:30 EDT = 07:30Z.
-        let until = quiet_until(&w, chrono_tz::America::New_York, utc("2026-03-08T06:00:00Z")).unwrap();
+        let until = quiet_until(
+            &w,
+            chrono_tz::America::New_York,
+            utc("2026-03-08T06:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(until, utc("2026-03-08T07:30:00Z"));
     }
 }

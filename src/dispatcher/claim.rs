@@ -10,15 +10,16 @@
 //!
 //! Leases are tied to worker liveness: each worker heartbeats every
 //! `heartbeat_secs`; a `sending` row whose worker has not heartbeaten for
-//! `lease_secs` belongs to a dead worker. Its fate depends on the provider:
-//! with an idempotency key it is queued again (a second call with the same
-//! key cannot send twice); without one it becomes `ambiguous` and waits for
-//! a person.
+//! `lease_secs` belongs to a dead worker. It is queued again when it was
+//! never handed to the provider (`called_at` unset) or the provider takes an
+//! idempotency key (a second call with the same key cannot send twice).
+//! Otherwise the worker died during a key-less provider call: the message
+//! becomes `ambiguous` and waits for a person.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 use super::{ledger, state::MessageState};
@@ -49,7 +50,8 @@ pub async fn claim(
     let backend = db.get_database_backend();
     let txn = db
         .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            sqlite_transaction_mode: (backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
         .await?;
@@ -59,7 +61,7 @@ pub async fn claim(
         ""
     };
     let sql = format!(
-        "UPDATE messages SET state = 'sending', locked_by = $1, attempts = attempts + 1, updated_at = $2 \
+        "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
          WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ('queued', 'deferred') \
                       AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4 {lock}) \
          RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider"
@@ -80,7 +82,13 @@ pub async fn claim(
         let detail = format!("claimed by {worker}");
         let events: Vec<(&str, MessageState, String)> = claimed
             .iter()
-            .map(|m| (m.id.as_str(), MessageState::Sending, format!("{detail}, attempt {}", m.attempts)))
+            .map(|m| {
+                (
+                    m.id.as_str(),
+                    MessageState::Sending,
+                    format!("{detail}, attempt {}", m.attempts),
+                )
+            })
             .collect();
         ledger::record_events(&txn, &events, now).await?;
     }
@@ -89,7 +97,11 @@ pub async fn claim(
 }
 
 /// Records that `worker` is alive.
-pub async fn heartbeat(db: &impl ConnectionTrait, worker: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+pub async fn heartbeat(
+    db: &impl ConnectionTrait,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     db.execute_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
         "INSERT INTO dispatcher_workers (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
@@ -115,6 +127,8 @@ pub async fn retire(db: &impl ConnectionTrait, worker: &str) -> anyhow::Result<(
 struct Orphan {
     id: String,
     provider: Option<String>,
+    /// Set when a key-less provider was (about to be) called.
+    called: bool,
 }
 
 /// What [`recover`] did.
@@ -146,14 +160,22 @@ pub async fn recover(
     };
     let txn = db
         .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (backend == DbBackend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+            sqlite_transaction_mode: (backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
         .await?;
-    let lock = if backend == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = if backend == DbBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let orphans = Orphan::find_by_statement(Statement::from_sql_and_values(
         backend,
-        format!("SELECT id, provider FROM messages WHERE state = 'sending' AND {dead} LIMIT 5000 {lock}"),
+        format!(
+            "SELECT id, provider, called_at IS NOT NULL AS called FROM messages \
+             WHERE state = 'sending' AND {dead} LIMIT 5000 {lock}"
+        ),
         [Value::from(me.to_string()), Value::from(cutoff)],
     ))
     .all(&txn)
@@ -163,22 +185,25 @@ pub async fn recover(
         txn.commit().await?;
         return Ok(result);
     }
+    // Safe to send again: never handed to the provider, or handed to one
+    // that deduplicates by key.
     let (retry, ambiguous): (Vec<&Orphan>, Vec<&Orphan>) = orphans.iter().partition(|o| {
-        o.provider
-            .as_deref()
-            .and_then(|p| registry.get(p))
-            .is_some_and(|p| p.takes_idempotency_key())
+        !o.called
+            || o.provider
+                .as_deref()
+                .and_then(|p| registry.get(p))
+                .is_some_and(|p| p.takes_idempotency_key())
     });
     for (group, state, detail) in [
         (
             retry,
             MessageState::Queued,
-            "worker lost; sending again with the same idempotency key",
+            "worker lost; sending again (never handed to the provider, or with the same idempotency key)",
         ),
         (
             ambiguous,
             MessageState::Ambiguous,
-            "worker lost between claim and outcome; the provider takes no idempotency key, so a person must decide",
+            "worker lost during the provider call; the provider takes no idempotency key, so a person must decide",
         ),
     ] {
         for chunk in group.chunks(500) {
@@ -193,7 +218,10 @@ pub async fn recover(
     txn.commit().await?;
     if result.ambiguous > 0 {
         metrics::counter!("dispatcher_ambiguous_total").increment(result.ambiguous as u64);
-        tracing::warn!(count = result.ambiguous, "messages marked ambiguous after a worker was lost");
+        tracing::warn!(
+            count = result.ambiguous,
+            "messages marked ambiguous after a worker was lost"
+        );
     }
     Ok(result)
 }

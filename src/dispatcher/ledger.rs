@@ -23,7 +23,8 @@ use super::state::{MessageState, SkipReason};
 /// The ledger id of the message that `source` sends to `recipient` on
 /// `channel`: deterministic, so a repeat of the same decision is a no-op.
 pub fn message_id(source: &str, recipient: &str, channel: &str) -> String {
-    let digest = sha2::Sha256::digest(format!("{source}\u{1f}{recipient}\u{1f}{channel}").as_bytes());
+    let digest =
+        sha2::Sha256::digest(format!("{source}\u{1f}{recipient}\u{1f}{channel}").as_bytes());
     format!("msg_{}", &hex::encode(digest)[..32])
 }
 
@@ -61,7 +62,10 @@ impl NewMessage {
 }
 
 fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Appends transition records.
@@ -88,15 +92,23 @@ pub async fn record_events(
             "INSERT INTO message_events (message_id, state, at, detail) VALUES {}",
             rows.join(",")
         );
-        conn.execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
-            .await?;
+        conn.execute_raw(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
     }
     Ok(())
 }
 
 /// Writes new messages (skipping ids already present) and their first
 /// event. Returns how many were new. Call inside the caller's transaction.
-pub async fn enqueue(conn: &impl ConnectionTrait, messages: &[NewMessage], now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    messages: &[NewMessage],
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
     let backend = conn.get_database_backend();
     let mut inserted_total = 0;
     for chunk in messages.chunks(80) {
@@ -134,7 +146,8 @@ pub async fn enqueue(conn: &impl ConnectionTrait, messages: &[NewMessage], now: 
             .all(conn)
             .await?;
         if !new_ids.is_empty() {
-            let by_id: BTreeMap<String, MessageState> = chunk.iter().map(|m| (m.id(), m.state)).collect();
+            let by_id: BTreeMap<String, MessageState> =
+                chunk.iter().map(|m| (m.id(), m.state)).collect();
             let events: Vec<(&str, MessageState, String)> = new_ids
                 .iter()
                 .map(|i| {
@@ -173,19 +186,33 @@ pub async fn set_state(
     }
     let mut moved = Vec::new();
     for chunk in ids.chunks(500) {
-        let mut values = vec![Value::from(to.as_str()), Value::from(now), Value::from(from.as_str())];
+        let mut values = vec![
+            Value::from(to.as_str()),
+            Value::from(now),
+            Value::from(from.as_str()),
+        ];
         values.extend(chunk.iter().map(|i| Value::from(i.to_string())));
-        let due = if to == MessageState::Queued { ", next_attempt_at = $2" } else { "" };
+        let due = if to == MessageState::Queued {
+            ", next_attempt_at = $2"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE messages SET state = $1, updated_at = $2, locked_by = NULL{due} \
              WHERE state = $3 AND id IN ({}) RETURNING id",
             placeholders(4, chunk.len())
         );
-        let rows = Id::find_by_statement(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
-            .all(conn)
-            .await?;
-        let events: Vec<(&str, MessageState, String)> =
-            rows.iter().map(|r| (r.id.as_str(), to, detail.to_string())).collect();
+        let rows = Id::find_by_statement(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            sql,
+            values,
+        ))
+        .all(conn)
+        .await?;
+        let events: Vec<(&str, MessageState, String)> = rows
+            .iter()
+            .map(|r| (r.id.as_str(), to, detail.to_string()))
+            .collect();
         record_events(conn, &events, now).await?;
         moved.extend(rows.into_iter().map(|r| r.id));
     }
@@ -203,7 +230,11 @@ async fn move_campaign(
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
     let backend = conn.get_database_backend();
-    let states = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
+    let states = from
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(",");
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
         format!(
@@ -218,7 +249,11 @@ async fn move_campaign(
         ],
     ))
     .await?;
-    let due = if to == MessageState::Queued { ", next_attempt_at = $2" } else { "" };
+    let due = if to == MessageState::Queued {
+        ", next_attempt_at = $2"
+    } else {
+        ""
+    };
     let result = conn
         .execute_raw(Statement::from_sql_and_values(
             backend,
@@ -237,11 +272,20 @@ async fn move_campaign(
     Ok(result.rows_affected())
 }
 
-async fn set_campaign_state(conn: &impl ConnectionTrait, campaign_id: i64, state: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+async fn set_campaign_state(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    state: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     conn.execute_raw(Statement::from_sql_and_values(
         conn.get_database_backend(),
         "UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3",
-        [Value::from(state), Value::from(now), Value::from(campaign_id)],
+        [
+            Value::from(state),
+            Value::from(now),
+            Value::from(campaign_id),
+        ],
     ))
     .await?;
     Ok(())
@@ -249,12 +293,21 @@ async fn set_campaign_state(conn: &impl ConnectionTrait, campaign_id: i64, state
 
 /// Pauses a campaign: nothing more of it is claimed. Messages already
 /// claimed finish; nothing is lost or skipped.
-pub async fn pause_campaign(conn: &impl ConnectionTrait, campaign_id: i64, actor: &str, now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub async fn pause_campaign(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
     set_campaign_state(conn, campaign_id, "paused", now).await?;
     move_campaign(
         conn,
         campaign_id,
-        &[MessageState::Queued, MessageState::Deferred, MessageState::Scheduled],
+        &[
+            MessageState::Queued,
+            MessageState::Deferred,
+            MessageState::Scheduled,
+        ],
         MessageState::Paused,
         None,
         &format!("campaign paused by {actor}"),
@@ -264,7 +317,12 @@ pub async fn pause_campaign(conn: &impl ConnectionTrait, campaign_id: i64, actor
 }
 
 /// Resumes a paused campaign: its paused messages are due again.
-pub async fn resume_campaign(conn: &impl ConnectionTrait, campaign_id: i64, actor: &str, now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub async fn resume_campaign(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
     set_campaign_state(conn, campaign_id, "running", now).await?;
     let n = move_campaign(
         conn,
@@ -281,7 +339,12 @@ pub async fn resume_campaign(conn: &impl ConnectionTrait, campaign_id: i64, acto
 }
 
 /// Cancels a campaign: every message not yet claimed is skipped (cancelled).
-pub async fn cancel_campaign(conn: &impl ConnectionTrait, campaign_id: i64, actor: &str, now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub async fn cancel_campaign(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
     set_campaign_state(conn, campaign_id, "cancelled", now).await?;
     move_campaign(
         conn,
@@ -356,7 +419,12 @@ pub async fn promote_scheduled(
 }
 
 /// A person confirms held (stale) messages of a campaign: they are due now.
-pub async fn confirm_held(conn: &impl ConnectionTrait, campaign_id: i64, actor: &str, now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub async fn confirm_held(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
     let n = move_campaign(
         conn,
         campaign_id,
@@ -399,7 +467,10 @@ pub async fn resolve_ambiguous(
 }
 
 /// Message counts per state for a campaign.
-pub async fn campaign_progress(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Result<BTreeMap<String, i64>> {
+pub async fn campaign_progress(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+) -> anyhow::Result<BTreeMap<String, i64>> {
     #[derive(FromQueryResult)]
     struct Row {
         state: String,
@@ -416,7 +487,10 @@ pub async fn campaign_progress(conn: &impl ConnectionTrait, campaign_id: i64) ->
 }
 
 /// True when no message of the campaign can still move by itself.
-pub async fn campaign_complete(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Result<bool> {
+pub async fn campaign_complete(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+) -> anyhow::Result<bool> {
     let progress = campaign_progress(conn, campaign_id).await?;
     Ok(progress
         .keys()

@@ -73,7 +73,10 @@ impl RateLimiter {
                 let row = Wait::find_by_statement(Statement::from_sql_and_values(
                     db.get_database_backend(),
                     sql,
-                    [Value::from(key.to_string()), Value::from(interval.as_micros() as i64)],
+                    [
+                        Value::from(key.to_string()),
+                        Value::from(interval.as_micros() as i64),
+                    ],
                 ))
                 .one(db)
                 .await?
@@ -109,7 +112,10 @@ impl RateLimiter {
                 db.execute_raw(Statement::from_sql_and_values(
                     db.get_database_backend(),
                     sql,
-                    [Value::from(key.to_string()), Value::from(wait.as_micros() as i64)],
+                    [
+                        Value::from(key.to_string()),
+                        Value::from(wait.as_micros() as i64),
+                    ],
                 ))
                 .await?;
             }
@@ -132,14 +138,28 @@ mod tests {
             }
             v
         };
-        assert_eq!(waits, vec![Duration::ZERO, Duration::from_millis(500), Duration::from_millis(1000), Duration::from_millis(1500)]);
+        assert_eq!(
+            waits,
+            vec![
+                Duration::ZERO,
+                Duration::from_millis(500),
+                Duration::from_millis(1000),
+                Duration::from_millis(1500)
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_penalty_pushes_everyone_back() {
         let limiter = RateLimiter::local();
         limiter.penalize("k", Duration::from_secs(3)).await.unwrap();
-        assert_eq!(limiter.reserve("k", 10.0).await.unwrap(), Duration::from_secs(3));
-        assert_eq!(limiter.reserve("other", 10.0).await.unwrap(), Duration::ZERO);
+        assert_eq!(
+            limiter.reserve("k", 10.0).await.unwrap(),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            limiter.reserve("other", 10.0).await.unwrap(),
+            Duration::ZERO
+        );
     }
 }

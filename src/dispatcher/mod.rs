@@ -92,8 +92,13 @@ struct Inner {
 impl Dispatcher {
     pub fn new(db: DatabaseConnection, registry: Registry, settings: &Settings) -> Self {
         use secrecy::ExposeSecret;
-        let listen_url = crate::settings::is_postgres_url(&settings.database)
-            .then(|| settings.database.connection_url().expose_secret().to_string());
+        let listen_url = crate::settings::is_postgres_url(&settings.database).then(|| {
+            settings
+                .database
+                .connection_url()
+                .expose_secret()
+                .to_string()
+        });
         Self(Arc::new(Inner {
             ctx: worker::Context {
                 limiter: limiter::RateLimiter::for_database(&db),
@@ -132,14 +137,29 @@ impl Dispatcher {
         // On SQLite one process owns the database, so at start-up every
         // `sending` row is an orphan of a previous run.
         let single = first && !crate::db::is_postgres(&ctx.db);
-        let r = claim::recover(&ctx.db, &self.0.registry, &ctx.worker_id, ctx.settings.lease_secs, single, now).await?;
-        let (queued, held) =
-            ledger::promote_scheduled(&ctx.db, chrono::Duration::minutes(ctx.settings.stale_grace_minutes), now).await?;
+        let r = claim::recover(
+            &ctx.db,
+            &self.0.registry,
+            &ctx.worker_id,
+            ctx.settings.lease_secs,
+            single,
+            now,
+        )
+        .await?;
+        let (queued, held) = ledger::promote_scheduled(
+            &ctx.db,
+            chrono::Duration::minutes(ctx.settings.stale_grace_minutes),
+            now,
+        )
+        .await?;
         if r.requeued > 0 || queued > 0 {
             self.wake();
         }
         if held > 0 {
-            tracing::warn!(held, "scheduled messages came due while warmline was down; they wait for confirmation");
+            tracing::warn!(
+                held,
+                "scheduled messages came due while warmline was down; they wait for confirmation"
+            );
         }
         Ok(())
     }
@@ -203,7 +223,11 @@ impl Dispatcher {
         });
     }
 
-    async fn worker_loop(&self, provider: Arc<dyn crate::providers::Provider>, shutdown: CancellationToken) {
+    async fn worker_loop(
+        &self,
+        provider: Arc<dyn crate::providers::Provider>,
+        shutdown: CancellationToken,
+    ) {
         let poll = Duration::from_millis(self.0.ctx.settings.poll_interval_ms.max(10));
         let mut errors = 0u32;
         while !shutdown.is_cancelled() {
@@ -224,7 +248,11 @@ impl Dispatcher {
                 Ok(_) => errors = 0,
                 Err(e) => {
                     errors += 1;
-                    tracing::error!(provider = provider.name(), error = format!("{e:#}"), "dispatcher pass failed");
+                    tracing::error!(
+                        provider = provider.name(),
+                        error = format!("{e:#}"),
+                        "dispatcher pass failed"
+                    );
                     let backoff = Duration::from_millis(200 * u64::from(errors.min(25)));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -282,12 +310,15 @@ impl Dispatcher {
         .all(db)
         .await?;
         for p in self.0.registry.all() {
-            let row = rows.iter().find(|r| r.provider.as_deref() == Some(p.name()));
+            let row = rows
+                .iter()
+                .find(|r| r.provider.as_deref() == Some(p.name()));
             let depth = row.map_or(0, |r| r.depth);
             let age = row
                 .and_then(|r| r.oldest)
                 .map_or(0.0, |o| (now - o).num_milliseconds().max(0) as f64 / 1000.0);
-            metrics::gauge!("dispatcher_queue_depth", "provider" => p.name().to_string()).set(depth as f64);
+            metrics::gauge!("dispatcher_queue_depth", "provider" => p.name().to_string())
+                .set(depth as f64);
             metrics::gauge!("dispatcher_oldest_due_age_seconds", "provider" => p.name().to_string()).set(age);
         }
         Ok(())

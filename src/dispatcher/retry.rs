@@ -15,7 +15,9 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The delay before attempt `attempts + 1`, given `attempts` made.
     pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
         let capped = exp.min(self.max);
         let jitter = 0.8 + 0.4 * rand::random::<f64>();
         let delay = capped.mul_f64(jitter).min(self.max);
@@ -48,7 +50,10 @@ mod tests {
         for (attempts, nominal) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0)] {
             for _ in 0..100 {
                 let d = p.delay(attempts, None).as_secs_f64();
-                assert!(d >= nominal * 0.8 - 1e-9 && d <= nominal * 1.2 + 1e-9, "{attempts}: {d}");
+                assert!(
+                    d >= nominal * 0.8 - 1e-9 && d <= nominal * 1.2 + 1e-9,
+                    "{attempts}: {d}"
+                );
             }
         }
     }

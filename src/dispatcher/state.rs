@@ -162,11 +162,22 @@ mod tests {
     fn outcomes_are_never_undone() {
         use MessageState::*;
         for settled in [Sent, Delivered, Bounced, Complained, Failed, Skipped] {
-            for to in [AwaitingApproval, Scheduled, Held, Queued, Deferred, Paused, Sending] {
+            for to in [
+                AwaitingApproval,
+                Scheduled,
+                Held,
+                Queued,
+                Deferred,
+                Paused,
+                Sending,
+            ] {
                 assert!(!settled.can_move_to(to), "{settled} → {to} must be refused");
             }
         }
-        assert!(!Delivered.can_move_to(Sent), "a late 'sent' must not undo 'delivered'");
+        assert!(
+            !Delivered.can_move_to(Sent),
+            "a late 'sent' must not undo 'delivered'"
+        );
         assert!(!Complained.can_move_to(Delivered));
     }
 

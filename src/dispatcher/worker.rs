@@ -77,19 +77,30 @@ impl Context {
 /// Processes one batch; returns how many messages were claimed.
 pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let claimed = claim::claim(&ctx.db, provider.name(), &ctx.worker_id, ctx.claim_size(provider.as_ref()), now).await?;
+    let claimed = claim::claim(
+        &ctx.db,
+        provider.name(),
+        &ctx.worker_id,
+        ctx.claim_size(provider.as_ref()),
+        now,
+    )
+    .await?;
     if claimed.is_empty() {
         return Ok(0);
     }
     let count = claimed.len();
-    let verdicts = checks::check_batch(&ctx.db, &claimed, &ctx.caps, &ctx.quiet, Utc::now()).await?;
+    let verdicts =
+        checks::check_batch(&ctx.db, &claimed, &ctx.caps, &ctx.quiet, Utc::now()).await?;
     let mut to_send = Vec::with_capacity(count);
     let mut skipped: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
     let mut deferred = Vec::new();
     for (m, v) in claimed.iter().zip(verdicts) {
         match v {
             Verdict::Send { to } => to_send.push((m, to)),
-            Verdict::Skip(reason) => skipped.entry(reason.as_str()).or_default().push(m.id.as_str()),
+            Verdict::Skip(reason) => skipped
+                .entry(reason.as_str())
+                .or_default()
+                .push(m.id.as_str()),
             Verdict::Defer(until) => deferred.push((m.id.as_str(), until)),
         }
     }
@@ -118,7 +129,10 @@ pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow
         })
         .collect();
     let outcomes = send_all(ctx, provider, outgoing).await?;
-    let outcomes: Vec<(&Claimed, SendOutcome)> = outcomes.into_iter().map(|(i, o)| (to_send[i].0, o)).collect();
+    let outcomes: Vec<(&Claimed, SendOutcome)> = outcomes
+        .into_iter()
+        .map(|(i, o)| (to_send[i].0, o))
+        .collect();
     record_outcomes(ctx, provider.as_ref(), outcomes).await?;
     Ok(count)
 }
@@ -131,7 +145,9 @@ async fn send_all(
     outgoing: Vec<(usize, OutgoingMessage)>,
 ) -> anyhow::Result<Vec<(usize, SendOutcome)>> {
     let max_batch = ctx.max_batch(provider.as_ref());
-    let rate = ctx.rate_of(provider.as_ref()).map(|r| r * ctx.settings.rate_headroom);
+    let rate = ctx
+        .rate_of(provider.as_ref())
+        .map(|r| r * ctx.settings.rate_headroom);
     let pacing = provider.limits().per_recipient_interval;
     let chunks: Vec<Vec<(usize, OutgoingMessage)>> = {
         let mut chunks = Vec::new();
@@ -163,6 +179,10 @@ async fn send_all(
                     ctx.limiter.acquire(&key, rate).await?;
                 }
                 let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
+                if !provider.takes_idempotency_key() && !mark_called(ctx, &messages).await? {
+                    // Our lease was taken over: the messages are no longer ours to send.
+                    return Ok(Vec::new());
+                }
                 let mut outcomes = provider.send(&messages).await;
                 // A provider answering with the wrong number of outcomes is a
                 // bug; treat the unanswered ones as retryable, never as sent.
@@ -192,6 +212,30 @@ async fn send_all(
     Ok(all)
 }
 
+/// Marks a chunk as handed to a key-less provider, committed before the
+/// call: a crash from here on leaves the messages ambiguous, and one before
+/// it leaves them safely re-sendable. False if any is no longer ours.
+async fn mark_called(ctx: &Context, messages: &[OutgoingMessage]) -> anyhow::Result<bool> {
+    let mut values = vec![Value::from(Utc::now()), Value::from(ctx.worker_id.clone())];
+    values.extend(messages.iter().map(|m| Value::from(m.id.clone())));
+    let sql = format!(
+        "UPDATE messages SET called_at = $1 WHERE state = 'sending' AND locked_by = $2 AND id IN ({})",
+        (3..3 + messages.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let r = ctx
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            ctx.db.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(r.rows_affected() == messages.len() as u64)
+}
+
 async fn record_checks(
     ctx: &Context,
     skipped: &BTreeMap<&'static str, Vec<&str>>,
@@ -202,7 +246,11 @@ async fn record_checks(
     let backend = txn.get_database_backend();
     for (reason, ids) in skipped {
         for chunk in ids.chunks(400) {
-            let mut values = vec![Value::from(*reason), Value::from(now), Value::from(ctx.worker_id.clone())];
+            let mut values = vec![
+                Value::from(*reason),
+                Value::from(now),
+                Value::from(ctx.worker_id.clone()),
+            ];
             values.extend(chunk.iter().map(|i| Value::from(i.to_string())));
             let n = chunk.len();
             txn.execute_raw(Statement::from_sql_and_values(
@@ -239,7 +287,11 @@ async fn record_checks(
         .await?;
         ledger::record_events(
             &txn,
-            &[(id, MessageState::Deferred, format!("quiet hours in the recipient's time zone; due {until}"))],
+            &[(
+                id,
+                MessageState::Deferred,
+                format!("quiet hours in the recipient's time zone; due {until}"),
+            )],
             now,
         )
         .await?;
@@ -249,7 +301,11 @@ async fn record_checks(
     Ok(())
 }
 
-async fn record_outcomes(ctx: &Context, provider: &dyn Provider, outcomes: Vec<(&Claimed, SendOutcome)>) -> anyhow::Result<()> {
+async fn record_outcomes(
+    ctx: &Context,
+    provider: &dyn Provider,
+    outcomes: Vec<(&Claimed, SendOutcome)>,
+) -> anyhow::Result<()> {
     let now = Utc::now();
     let name = provider.name().to_string();
     let policy = ctx.retry_policy();
@@ -267,7 +323,9 @@ async fn record_outcomes(ctx: &Context, provider: &dyn Provider, outcomes: Vec<(
             v
         };
         match outcome {
-            SendOutcome::Accepted { provider_message_id } => sent.push((m.id.as_str(), provider_message_id.clone())),
+            SendOutcome::Accepted {
+                provider_message_id,
+            } => sent.push((m.id.as_str(), provider_message_id.clone())),
             SendOutcome::RateLimited { retry_after } => {
                 limited += 1;
                 let due = now + chrono::Duration::from_std(*retry_after).unwrap_or_default();
@@ -278,9 +336,15 @@ async fn record_outcomes(ctx: &Context, provider: &dyn Provider, outcomes: Vec<(
                     guard_values(vec![Value::from(due), Value::from(now)]),
                 ))
                 .await?;
-                events.push((m.id.as_str(), MessageState::Queued, format!("rate limited by {name}; due {due}")));
+                events.push((
+                    m.id.as_str(),
+                    MessageState::Queued,
+                    format!("rate limited by {name}; due {due}"),
+                ));
             }
-            SendOutcome::Retryable { error, retry_after } if !policy.exhausted(m.attempts as u32) => {
+            SendOutcome::Retryable { error, retry_after }
+                if !policy.exhausted(m.attempts as u32) =>
+            {
                 retried += 1;
                 let delay = policy.delay(m.attempts as u32, *retry_after);
                 let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -338,11 +402,16 @@ async fn record_outcomes(ctx: &Context, provider: &dyn Provider, outcomes: Vec<(
             values,
         ))
         .await?;
-        events.extend(chunk.iter().map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))));
+        events.extend(
+            chunk
+                .iter()
+                .map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))),
+        );
     }
     ledger::record_events(&txn, &events, now).await?;
     txn.commit().await?;
-    metrics::counter!("dispatcher_sent_total", "provider" => name.clone()).increment(sent.len() as u64);
+    metrics::counter!("dispatcher_sent_total", "provider" => name.clone())
+        .increment(sent.len() as u64);
     metrics::counter!("dispatcher_failed_total", "provider" => name.clone()).increment(failed);
     metrics::counter!("dispatcher_retried_total", "provider" => name.clone()).increment(retried);
     metrics::counter!("dispatcher_rate_limited_total", "provider" => name).increment(limited);

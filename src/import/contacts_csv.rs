@@ -306,6 +306,12 @@ pub async fn import<R: Read>(
     Ok(report)
 }
 
+/// A consent ledger entry waiting for its contact's id: channel, granted, source.
+type ConsentEntry = (&'static str, bool, String);
+
+/// What identifies an inserted contact in RETURNING rows: email, external id, phone.
+type ContactKey = (Option<String>, Option<String>, Option<String>);
+
 /// Identity used to merge: email, else external id, else phone.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Identity {
@@ -422,8 +428,7 @@ async fn write_batch(
 
     // Fold the batch: rows sharing an identity merge in file order.
     let mut order: Vec<Identity> = Vec::new();
-    let mut merged: HashMap<Identity, (contacts::Model, bool, Vec<(&'static str, bool, String)>)> =
-        HashMap::new();
+    let mut merged: HashMap<Identity, (contacts::Model, bool, Vec<ConsentEntry>)> = HashMap::new();
     for row in rows {
         let keys = [
             row.email.as_ref().map(|e| e.to_string()),
@@ -479,8 +484,8 @@ async fn write_batch(
     }
 
     let mut new_models = Vec::new();
-    let mut consent_for: Vec<(usize, Vec<(&'static str, bool, String)>)> = Vec::new();
-    let mut consent_existing: Vec<(i64, Vec<(&'static str, bool, String)>)> = Vec::new();
+    let mut consent_for: Vec<(usize, Vec<ConsentEntry>)> = Vec::new();
+    let mut consent_existing: Vec<(i64, Vec<ConsentEntry>)> = Vec::new();
     for id in &order {
         let (model, is_new, consent) = merged
             .remove(id)
@@ -633,7 +638,7 @@ async fn insert_new(
                 .context("Failed to insert contacts")?;
         // RETURNING preserves VALUES order on both SQLite and PostgreSQL
         // for a single multi-row INSERT; match on identity to be certain.
-        let mut by_key: HashMap<(Option<String>, Option<String>, Option<String>), i64> = inserted
+        let mut by_key: HashMap<ContactKey, i64> = inserted
             .into_iter()
             .map(|m| ((m.email, m.external_id, m.phone), m.id))
             .collect();

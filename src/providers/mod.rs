@@ -69,9 +69,13 @@ pub enum SendOutcome {
         retry_after: Option<Duration>,
     },
     /// The provider's rate limit: wait, and tell the limiter.
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        retry_after: Duration,
+    },
     /// Will never succeed as it is (validation, auth, hard rejection).
-    Permanent { error: String },
+    Permanent {
+        error: String,
+    },
 }
 
 #[async_trait]

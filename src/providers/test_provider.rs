@@ -98,7 +98,9 @@ impl Core {
     /// Waits until at least `n` messages were accepted; false on timeout.
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
         let mut rx = self.accepted_count.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok()
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok()
     }
 
     /// Everything accepted so far, in order.
@@ -141,7 +143,8 @@ impl Core {
             }
             if window.len() >= limit as usize {
                 self.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let wait = Duration::from_secs(1) - now.duration_since(*window.front().expect("non-empty"));
+                let wait = Duration::from_secs(1)
+                    - now.duration_since(*window.front().expect("non-empty"));
                 return batch
                     .iter()
                     .map(|_| SendOutcome::RateLimited { retry_after: wait })
@@ -149,7 +152,10 @@ impl Core {
             }
             window.push_back(now);
         }
-        self.request_times.lock().expect("not poisoned").push(Instant::now());
+        self.request_times
+            .lock()
+            .expect("not poisoned")
+            .push(Instant::now());
         let at_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -207,7 +213,10 @@ pub struct TestProvider {
 
 enum Target {
     InProcess(Arc<Core>),
-    Http { client: reqwest::Client, url: String },
+    Http {
+        client: reqwest::Client,
+        url: String,
+    },
 }
 
 impl TestProvider {
@@ -229,7 +238,13 @@ impl TestProvider {
         match &s.url {
             Some(url) => Ok(Self {
                 target: Target::Http {
-                    client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+                    // reqwest is built without a default TLS provider.
+                    client: {
+                        crate::install_crypto_provider();
+                        reqwest::Client::builder()
+                            .timeout(Duration::from_secs(10))
+                            .build()?
+                    },
                     url: format!("{}/send", url.trim_end_matches('/')),
                 },
                 behaviour,
@@ -256,7 +271,11 @@ enum WireOutcome {
 impl From<SendOutcome> for WireOutcome {
     fn from(o: SendOutcome) -> Self {
         match o {
-            SendOutcome::Accepted { provider_message_id } => WireOutcome::Accepted { provider_message_id },
+            SendOutcome::Accepted {
+                provider_message_id,
+            } => WireOutcome::Accepted {
+                provider_message_id,
+            },
             SendOutcome::Retryable { error, .. } => WireOutcome::Retryable { error },
             SendOutcome::RateLimited { retry_after } => WireOutcome::RateLimited {
                 retry_after_ms: retry_after.as_millis() as u64,
@@ -269,7 +288,11 @@ impl From<SendOutcome> for WireOutcome {
 impl From<WireOutcome> for SendOutcome {
     fn from(o: WireOutcome) -> Self {
         match o {
-            WireOutcome::Accepted { provider_message_id } => SendOutcome::Accepted { provider_message_id },
+            WireOutcome::Accepted {
+                provider_message_id,
+            } => SendOutcome::Accepted {
+                provider_message_id,
+            },
             WireOutcome::Retryable { error } => SendOutcome::Retryable {
                 error,
                 retry_after: None,
@@ -342,8 +365,16 @@ impl Provider for TestProvider {
 /// Serves `core` over HTTP on 127.0.0.1:0 (`POST /send`); returns the
 /// address. The server runs until the runtime stops.
 pub async fn serve_sink(core: Arc<Core>) -> anyhow::Result<SocketAddr> {
-    async fn send(State(core): State<Arc<Core>>, Json(req): Json<WireRequest>) -> impl IntoResponse {
-        let outcomes: Vec<WireOutcome> = core.handle(&req.messages).await.into_iter().map(Into::into).collect();
+    async fn send(
+        State(core): State<Arc<Core>>,
+        Json(req): Json<WireRequest>,
+    ) -> impl IntoResponse {
+        let outcomes: Vec<WireOutcome> = core
+            .handle(&req.messages)
+            .await
+            .into_iter()
+            .map(Into::into)
+            .collect();
         (StatusCode::OK, Json(outcomes))
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

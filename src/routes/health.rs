@@ -22,7 +22,10 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     let handle = crate::observability::handle();
     handle.run_upkeep();
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         handle.render(),
     )
 }

@@ -53,7 +53,9 @@ impl Method {
     /// The bot scope Slack requires for the method (views.* need none).
     pub fn scope(self) -> Option<&'static str> {
         match self {
-            Method::ChatPostMessage | Method::ChatPostEphemeral | Method::ChatUpdate => Some("chat:write"),
+            Method::ChatPostMessage | Method::ChatPostEphemeral | Method::ChatUpdate => {
+                Some("chat:write")
+            }
             Method::ViewsOpen | Method::ViewsUpdate | Method::ViewsPublish => None,
         }
     }
@@ -144,11 +146,18 @@ impl SlackApi {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = ClientResult<T>>,
     {
-        self.call_with(method, self.timeout, self.max_retries, f).await
+        self.call_with(method, self.timeout, self.max_retries, f)
+            .await
     }
 
     /// Runs one Web API call with a given per-attempt timeout and retry budget.
-    async fn call_with<T, F, Fut>(&self, method: Method, timeout: Duration, max_retries: u32, f: F) -> Result<T, SlackApiError>
+    async fn call_with<T, F, Fut>(
+        &self,
+        method: Method,
+        timeout: Duration,
+        max_retries: u32,
+        f: F,
+    ) -> Result<T, SlackApiError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = ClientResult<T>>,
@@ -160,7 +169,8 @@ impl SlackApi {
             let result = tokio::time::timeout(timeout, f()).await;
             let retry_in = match result {
                 Ok(Ok(value)) => {
-                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "ok").increment(1);
+                    metrics::counter!("slack_api_calls_total", "method" => name, "outcome" => "ok")
+                        .increment(1);
                     return Ok(value);
                 }
                 Ok(Err(SlackClientError::ApiError(e))) => {
@@ -180,7 +190,11 @@ impl SlackApi {
                             attempts: attempt,
                         });
                     }
-                    tracing::warn!(method = name, wait_ms = wait.as_millis() as u64, "Slack rate limited us");
+                    tracing::warn!(
+                        method = name,
+                        wait_ms = wait.as_millis() as u64,
+                        "Slack rate limited us"
+                    );
                     wait
                 }
                 Ok(Err(SlackClientError::HttpError(e))) if e.status_code.is_client_error() => {
@@ -231,8 +245,10 @@ impl SlackApi {
         req: SlackApiChatPostMessageRequest,
     ) -> Result<SlackApiChatPostMessageResponse, SlackApiError> {
         let (client, token, req) = (&self.client, &self.token, &req);
-        self.call(Method::ChatPostMessage, move || async move { client.open_session(token).chat_post_message(req).await })
-            .await
+        self.call(Method::ChatPostMessage, move || async move {
+            client.open_session(token).chat_post_message(req).await
+        })
+        .await
     }
 
     pub async fn post_ephemeral(
@@ -240,8 +256,10 @@ impl SlackApi {
         req: SlackApiChatPostEphemeralRequest,
     ) -> Result<SlackApiChatPostEphemeralResponse, SlackApiError> {
         let (client, token, req) = (&self.client, &self.token, &req);
-        self.call(Method::ChatPostEphemeral, move || async move { client.open_session(token).chat_post_ephemeral(req).await })
-            .await
+        self.call(Method::ChatPostEphemeral, move || async move {
+            client.open_session(token).chat_post_ephemeral(req).await
+        })
+        .await
     }
 
     pub async fn update_message(
@@ -249,11 +267,16 @@ impl SlackApi {
         req: SlackApiChatUpdateRequest,
     ) -> Result<SlackApiChatUpdateResponse, SlackApiError> {
         let (client, token, req) = (&self.client, &self.token, &req);
-        self.call(Method::ChatUpdate, move || async move { client.open_session(token).chat_update(req).await })
-            .await
+        self.call(Method::ChatUpdate, move || async move {
+            client.open_session(token).chat_update(req).await
+        })
+        .await
     }
 
-    pub async fn views_open(&self, req: SlackApiViewsOpenRequest) -> Result<SlackApiViewsOpenResponse, SlackApiError> {
+    pub async fn views_open(
+        &self,
+        req: SlackApiViewsOpenRequest,
+    ) -> Result<SlackApiViewsOpenResponse, SlackApiError> {
         // A trigger id lives 3 s: retrying past that only earns
         // `expired_trigger_id`, so one attempt, bounded by the trigger's life.
         let (client, token, req) = (&self.client, &self.token, &req);
@@ -269,8 +292,10 @@ impl SlackApi {
         req: SlackApiViewsUpdateRequest,
     ) -> Result<SlackApiViewsUpdateResponse, SlackApiError> {
         let (client, token, req) = (&self.client, &self.token, &req);
-        self.call(Method::ViewsUpdate, move || async move { client.open_session(token).views_update(req).await })
-            .await
+        self.call(Method::ViewsUpdate, move || async move {
+            client.open_session(token).views_update(req).await
+        })
+        .await
     }
 
     pub async fn views_publish(
@@ -278,8 +303,10 @@ impl SlackApi {
         req: SlackApiViewsPublishRequest,
     ) -> Result<SlackApiViewsPublishResponse, SlackApiError> {
         let (client, token, req) = (&self.client, &self.token, &req);
-        self.call(Method::ViewsPublish, move || async move { client.open_session(token).views_publish(req).await })
-            .await
+        self.call(Method::ViewsPublish, move || async move {
+            client.open_session(token).views_publish(req).await
+        })
+        .await
     }
 }
 

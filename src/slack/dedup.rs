@@ -8,7 +8,12 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, sea_query::OnConfl
 use crate::db::entities::slack_requests;
 
 /// Records `key`; true when this is the first time it is seen.
-pub async fn first_time(db: &impl ConnectionTrait, key: &str, kind: &str, team_id: Option<&str>) -> anyhow::Result<bool> {
+pub async fn first_time(
+    db: &impl ConnectionTrait,
+    key: &str,
+    kind: &str,
+    team_id: Option<&str>,
+) -> anyhow::Result<bool> {
     let row = slack_requests::ActiveModel {
         key: Set(key.to_owned()),
         kind: Set(kind.to_owned()),
@@ -16,7 +21,11 @@ pub async fn first_time(db: &impl ConnectionTrait, key: &str, kind: &str, team_i
         received_at: Set(chrono::Utc::now()),
     };
     let inserted = slack_requests::Entity::insert(row)
-        .on_conflict(OnConflict::column(slack_requests::Column::Key).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(slack_requests::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(db)
         .await
         .map_err(|e| anyhow::anyhow!(e).context("Failed to record a Slack request key"))?;

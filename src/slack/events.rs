@@ -20,7 +20,9 @@ pub async fn http_handler(State(app): State<App>, body: Bytes) -> Result<Respons
     let event: SlackPushEvent = serde_json::from_slice(&body)
         .map_err(|e| IngressError::Malformed(format!("malformed event payload: {e}")))?;
     match event {
-        SlackPushEvent::UrlVerification(v) => Ok(Json(json!({ "challenge": v.challenge })).into_response()),
+        SlackPushEvent::UrlVerification(v) => {
+            Ok(Json(json!({ "challenge": v.challenge })).into_response())
+        }
         SlackPushEvent::EventCallback(cb) => {
             handle_callback(&app, cb).await?;
             Ok(axum::http::StatusCode::OK.into_response())
@@ -44,7 +46,9 @@ pub async fn handle_callback(app: &App, cb: SlackPushEventCallback) -> Result<()
             if ev.tab.as_deref() == Some("home") || ev.tab.is_none() {
                 let app2 = app.clone();
                 app.spawn("publish App Home", async move {
-                    super::home::publish(&app2, &ev.user).await.map_err(anyhow::Error::from)
+                    super::home::publish(&app2, &ev.user)
+                        .await
+                        .map_err(anyhow::Error::from)
                 });
             }
         }

@@ -18,7 +18,7 @@ use crate::startup::App;
 
 pub async fn verify_slack_request(State(app): State<App>, req: Request, next: Next) -> Response {
     match check(&app, req).await {
-        Ok(Checked::Pass(req)) => next.run(req).await,
+        Ok(Checked::Pass(req)) => next.run(*req).await,
         Ok(Checked::SslCheck) => (axum::http::StatusCode::OK, "").into_response(),
         Err(e) => {
             metrics::counter!("slack_requests_rejected_total", "reason" => reason(&e)).increment(1);
@@ -28,7 +28,7 @@ pub async fn verify_slack_request(State(app): State<App>, req: Request, next: Ne
 }
 
 enum Checked {
-    Pass(Request),
+    Pass(Box<Request>),
     SslCheck,
 }
 
@@ -55,7 +55,11 @@ async fn check(app: &App, req: Request) -> Result<Checked, IngressError> {
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => return Err(IngressError::TooLarge(limit)),
-        Err(_) => return Err(IngressError::Malformed("could not read the request body".into())),
+        Err(_) => {
+            return Err(IngressError::Malformed(
+                "could not read the request body".into(),
+            ));
+        }
     };
 
     let is_form = parts
@@ -71,18 +75,21 @@ async fn check(app: &App, req: Request) -> Result<Checked, IngressError> {
     let (Some(signature), Some(timestamp)) = (
         header(SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER),
         header(SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP),
-    )
-    else {
-        return Err(IngressError::Unauthorized("missing Slack signature headers"));
+    ) else {
+        return Err(IngressError::Unauthorized(
+            "missing Slack signature headers",
+        ));
     };
-    let body_text =
-        std::str::from_utf8(&bytes).map_err(|_| IngressError::Unauthorized("request body is not UTF-8"))?;
-    let verifier = app
-        .verifier
-        .as_ref()
-        .ok_or(IngressError::Unauthorized("SLACK_SIGNING_SECRET is not configured"))?;
+    let body_text = std::str::from_utf8(&bytes)
+        .map_err(|_| IngressError::Unauthorized("request body is not UTF-8"))?;
+    let verifier = app.verifier.as_ref().ok_or(IngressError::Unauthorized(
+        "SLACK_SIGNING_SECRET is not configured",
+    ))?;
     verify(verifier, signature, body_text, timestamp)?;
-    Ok(Checked::Pass(Request::from_parts(parts, Body::from(bytes))))
+    Ok(Checked::Pass(Box::new(Request::from_parts(
+        parts,
+        Body::from(bytes),
+    ))))
 }
 
 /// Checks a v0 signature and its 5-minute window.
@@ -101,6 +108,16 @@ fn form_urlencoded_has(body: &[u8], key: &str, value: &str) -> bool {
     url::form_urlencoded::parse(body).any(|(k, v)| k == key && v == value)
 }
 
+/// Signs a body as Slack does. Used by the load benchmark and tests to build
+/// genuine requests; the server itself only verifies.
+pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,14 +132,18 @@ mod tests {
         let verifier = SlackEventSignatureVerifier::new(&secret);
         let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         let sig = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
-        assert_eq!(crate::slack::ingress::sign("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", body), sig);
+        assert_eq!(
+            crate::slack::ingress::sign("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", body),
+            sig
+        );
         assert!(verify(&verifier, sig, body, "1531420618").is_err());
     }
 
     #[test]
     fn fresh_signatures_pass_and_tampering_fails() {
         let secret_text = "fa2c05deeef5a4077494e89f54394de0";
-        let verifier = SlackEventSignatureVerifier::new(&SlackSigningSecret::new(secret_text.into()));
+        let verifier =
+            SlackEventSignatureVerifier::new(&SlackSigningSecret::new(secret_text.into()));
         let ts = chrono::Utc::now().timestamp().to_string();
         let sig = sign(secret_text, &ts, "test-body");
         assert!(verify(&verifier, &sig, "test-body", &ts).is_ok());
@@ -135,23 +156,26 @@ mod tests {
     #[test]
     fn slack_morphism_vector_b_matches_our_signer() {
         assert_eq!(
-            sign("fa2c05deeef5a4077494e89f54394de0", "1531420618", "test-body"),
+            sign(
+                "fa2c05deeef5a4077494e89f54394de0",
+                "1531420618",
+                "test-body"
+            ),
             "v0=baa91ef62d346e56607bbdd278a8acd570b91226854f15a382f43d33be42f666"
         );
     }
 
     #[test]
     fn ssl_check_detection() {
-        assert!(form_urlencoded_has(b"ssl_check=1&token=x", "ssl_check", "1"));
-        assert!(!form_urlencoded_has(b"text=ssl_check%3D1", "ssl_check", "1"));
+        assert!(form_urlencoded_has(
+            b"ssl_check=1&token=x",
+            "ssl_check",
+            "1"
+        ));
+        assert!(!form_urlencoded_has(
+            b"text=ssl_check%3D1",
+            "ssl_check",
+            "1"
+        ));
     }
-}
-
-/// Signs a body as Slack does. Used by the load benchmark and tests to build
-/// genuine requests; the server itself only verifies.
-pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
-    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }

@@ -33,7 +33,11 @@ pub async fn http_handler(State(app): State<App>, body: Bytes) -> Result<Respons
 }
 
 /// Handles one interaction identified by `key`.
-pub async fn handle(app: &App, event: SlackInteractionEvent, key: &str) -> Result<SlackInteractionResponse, IngressError> {
+pub async fn handle(
+    app: &App,
+    event: SlackInteractionEvent,
+    key: &str,
+) -> Result<SlackInteractionResponse, IngressError> {
     let team = team_of(&event);
     if !super::dedup::first_time(&app.db, key, "interaction", team.as_deref()).await? {
         return Ok(SlackInteractionResponse::Empty);
@@ -41,13 +45,16 @@ pub async fn handle(app: &App, event: SlackInteractionEvent, key: &str) -> Resul
     match event {
         SlackInteractionEvent::BlockActions(ev) => {
             for action in ev.actions.iter().flatten() {
-                metrics::counter!("slack_actions_total", "action" => action.action_id.0.clone()).increment(1);
+                metrics::counter!("slack_actions_total", "action" => action.action_id.0.clone())
+                    .increment(1);
                 if action.action_id.0 == actions::HOME_REFRESH
                     && let Some(user) = ev.user.as_ref().map(|u| u.id.clone())
                 {
                     let app2 = app.clone();
                     app.spawn("refresh App Home", async move {
-                        super::home::publish(&app2, &user).await.map_err(anyhow::Error::from)
+                        super::home::publish(&app2, &user)
+                            .await
+                            .map_err(anyhow::Error::from)
                     });
                 } else {
                     tracing::debug!(action = %action.action_id.0, "no handler for action");

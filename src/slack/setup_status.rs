@@ -61,19 +61,29 @@ pub fn items(settings: &Settings) -> Vec<SetupItem> {
         set(
             "Approvals channel",
             s.approvals_channel.is_some(),
-            s.approvals_channel.as_deref().map(|c| format!("<#{c}>")).unwrap_or_default(),
+            s.approvals_channel
+                .as_deref()
+                .map(|c| format!("<#{c}>"))
+                .unwrap_or_default(),
             "set WARMLINE_APPROVALS_CHANNEL to a channel id",
         ),
         set(
             "Digest channel",
             s.digest_channel.is_some(),
-            s.digest_channel.as_deref().map(|c| format!("<#{c}>")).unwrap_or_default(),
+            s.digest_channel
+                .as_deref()
+                .map(|c| format!("<#{c}>"))
+                .unwrap_or_default(),
             "set WARMLINE_DIGEST_CHANNEL to a channel id",
         ),
         set(
             "Approvers",
             !s.approvers.is_empty() || settings.approval.approver_group.is_some(),
-            s.approvers.iter().map(|u| format!("<@{u}>")).collect::<Vec<_>>().join(", "),
+            s.approvers
+                .iter()
+                .map(|u| format!("<@{u}>"))
+                .collect::<Vec<_>>()
+                .join(", "),
             "set WARMLINE_APPROVERS to Slack user ids",
         ),
         SetupItem {
@@ -95,6 +105,10 @@ mod tests {
         assert!(missing.contains(&"Slack bot token"));
         assert!(missing.contains(&"Approvals channel"));
         assert!(missing.contains(&"Approvers"));
-        assert!(items.iter().any(|i| i.name == "Database" && i.detail.contains("SQLite")));
+        assert!(
+            items
+                .iter()
+                .any(|i| i.name == "Database" && i.detail.contains("SQLite"))
+        );
     }
 }

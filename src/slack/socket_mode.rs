@@ -27,16 +27,18 @@ pub async fn start(app: App) -> anyhow::Result<Listener> {
         .map(|t| SlackApiToken::new(t.expose_secret().to_string().into()))
         .ok_or_else(|| anyhow::anyhow!("SLACK_APP_TOKEN is not set"))?;
     check_app_token(&app, &token).await?;
-    let env = Arc::new(SlackClientEventsListenerEnvironment::new(app.slack.client()).with_user_state(app.clone()));
+    let env = Arc::new(
+        SlackClientEventsListenerEnvironment::new(app.slack.client()).with_user_state(app.clone()),
+    );
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
         .with_interaction_events(on_interaction)
         .with_push_events(on_push);
-    let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), env, callbacks);
-    listener
-        .listen_for(&token)
-        .await
-        .map_err(|e| anyhow::anyhow!("Socket Mode could not connect (check SLACK_APP_TOKEN): {e}"))?;
+    let listener =
+        SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), env, callbacks);
+    listener.listen_for(&token).await.map_err(|e| {
+        anyhow::anyhow!("Socket Mode could not connect (check SLACK_APP_TOKEN): {e}")
+    })?;
     listener.start().await;
     tracing::info!("Socket Mode started");
     Ok(listener)
@@ -47,7 +49,12 @@ pub async fn start(app: App) -> anyhow::Result<Listener> {
 /// background and would otherwise retry a refused token forever, silently.)
 async fn check_app_token(app: &App, token: &SlackApiToken) -> anyhow::Result<()> {
     let session = app.slack.client();
-    let call = async { session.open_session(token).apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()).await };
+    let call = async {
+        session
+            .open_session(token)
+            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+            .await
+    };
     match tokio::time::timeout(app.settings.slack.request_timeout(), call).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(slack_morphism::errors::SlackClientError::ApiError(e))) => Err(anyhow::anyhow!(
@@ -95,7 +102,10 @@ async fn on_interaction(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackInteractionResponse> {
     let app = app_of(&state).await?;
-    let key = format!("interaction:{}", super::dedup::digest(&serde_json::to_vec(&event)?));
+    let key = format!(
+        "interaction:{}",
+        super::dedup::digest(&serde_json::to_vec(&event)?)
+    );
     Ok(interactions::handle(&app, event, &key).await?)
 }
 

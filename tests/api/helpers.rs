@@ -23,8 +23,10 @@ pub const USER: &str = "U0001USER";
 pub fn init_test_process() {
     warmline::install_crypto_provider();
     if std::env::var_os("TEST_LOG").is_some() {
-        let mut log = warmline::settings::LogSettings::default();
-        log.level = "debug,hyper=info,sqlx=warn,tungstenite=info".into();
+        let log = warmline::settings::LogSettings {
+            level: "debug,hyper=info,sqlx=warn,tungstenite=info".into(),
+            ..Default::default()
+        };
         warmline::telemetry::init(&log);
     }
 }

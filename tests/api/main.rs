@@ -8,8 +8,8 @@ mod helpers;
 mod test_db;
 
 mod blocks;
-mod dispatcher;
 mod cli;
+mod dispatcher;
 mod fake_slack;
 mod health;
 mod import;

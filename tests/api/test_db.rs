@@ -52,7 +52,9 @@ impl TestDb {
             Backend::Postgres => {
                 let base = postgres_base_url()?;
                 let name = format!("warmline_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = warmline::db::connect(&base, 1).await.expect("connect to WARMLINE_TEST_DATABASE_URL");
+                let admin = warmline::db::connect(&base, 1)
+                    .await
+                    .expect("connect to WARMLINE_TEST_DATABASE_URL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
@@ -61,7 +63,9 @@ impl TestDb {
                 (replace_db_name(&base, &name), None)
             }
         };
-        let db = warmline::db::connect(&url, 4).await.expect("connect to the test database");
+        let db = warmline::db::connect(&url, 4)
+            .await
+            .expect("connect to the test database");
         <warmline::migrations::Migrator as sea_orm_migration::MigratorTrait>::up(&db, None)
             .await
             .expect("migrations run");
@@ -77,6 +81,13 @@ impl TestDb {
     pub fn apply(&self, settings: &mut warmline::settings::Settings) {
         settings.database.url = Some(self.url.clone().into());
     }
+}
+
+/// Dropping a `TestDb` as a whole (never field by field, which a closure's
+/// precise capture would otherwise do) keeps the SQLite file's directory
+/// alive for as long as any part of it is used.
+impl Drop for TestDb {
+    fn drop(&mut self) {}
 }
 
 fn replace_db_name(base: &str, name: &str) -> String {

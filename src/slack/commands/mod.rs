@@ -69,7 +69,8 @@ impl CommandError {
             CommandError::Usage(m) => format!(":warning: {m}"),
             CommandError::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "slash command failed");
-                ":x: Something went wrong on our side; it has been logged. Please try again.".to_string()
+                ":x: Something went wrong on our side; it has been logged. Please try again."
+                    .to_string()
             }
         };
         Reply::Ephemeral(SlackMessageContent::new().with_text(text))
@@ -79,9 +80,8 @@ impl CommandError {
 impl Reply {
     fn into_response(self) -> SlackCommandEventResponse {
         match self {
-            Reply::Ephemeral(content) => {
-                SlackCommandEventResponse::new(content).with_response_type(SlackMessageResponseType::Ephemeral)
-            }
+            Reply::Ephemeral(content) => SlackCommandEventResponse::new(content)
+                .with_response_type(SlackMessageResponseType::Ephemeral),
         }
     }
 }
@@ -99,7 +99,10 @@ pub async fn http_handler(State(app): State<App>, body: Bytes) -> Result<Respons
 
 /// Handles one slash command; `None` for a repeat of one already handled.
 /// Socket Mode and HTTP both come here.
-pub async fn handle(app: &App, event: &SlackCommandEvent) -> Result<Option<SlackCommandEventResponse>, IngressError> {
+pub async fn handle(
+    app: &App,
+    event: &SlackCommandEvent,
+) -> Result<Option<SlackCommandEventResponse>, IngressError> {
     let key = format!("command:{}", event.trigger_id.0);
     if !super::dedup::first_time(&app.db, &key, "command", Some(&event.team_id.0)).await? {
         return Ok(None);
@@ -120,7 +123,9 @@ pub async fn handle(app: &App, event: &SlackCommandEvent) -> Result<Option<Slack
     let reply = match found {
         Some(sub) => {
             let inv = Invocation { event, args };
-            sub.run(app, &inv).await.unwrap_or_else(CommandError::into_reply)
+            sub.run(app, &inv)
+                .await
+                .unwrap_or_else(CommandError::into_reply)
         }
         None if word.is_empty() => usage(app, None),
         None => usage(app, Some(&word)),
@@ -141,18 +146,30 @@ pub fn usage(app: &App, unknown: Option<&str>) -> Reply {
     let lines: Vec<UsageLine> = registry()
         .iter()
         .map(|s| UsageLine {
-            usage: format!("{command} {} {}", s.name(), s.args()).trim_end().to_string(),
+            usage: format!("{command} {} {}", s.name(), s.args())
+                .trim_end()
+                .to_string(),
             summary: s.summary(),
         })
         .collect();
     let notice = unknown.map(|w| format!("I don't know `{command} {w}`."));
-    let fallback = std::iter::once(notice.clone().unwrap_or_else(|| format!("How to use {command}:")))
-        .chain(lines.iter().map(|l| format!("• {} — {}", l.usage, l.summary)))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let fallback = std::iter::once(
+        notice
+            .clone()
+            .unwrap_or_else(|| format!("How to use {command}:")),
+    )
+    .chain(
+        lines
+            .iter()
+            .map(|l| format!("• {} — {}", l.usage, l.summary)),
+    )
+    .collect::<Vec<_>>()
+    .join("\n");
     let ctx = serde_json::json!({ "command": command, "subcommands": lines, "notice": notice });
     let content = match app.blocks.message_blocks("usage.json.j2", ctx) {
-        Ok(blocks) => SlackMessageContent::new().with_text(fallback).with_blocks(blocks),
+        Ok(blocks) => SlackMessageContent::new()
+            .with_text(fallback)
+            .with_blocks(blocks),
         Err(e) => {
             tracing::error!(error = %e, "usage layout failed; answering in plain text");
             SlackMessageContent::new().with_text(fallback)

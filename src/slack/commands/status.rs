@@ -20,7 +20,10 @@ impl Subcommand for Status {
     async fn run(&self, app: &App, _inv: &Invocation<'_>) -> Result<Reply, CommandError> {
         let items = setup_status::items(&app.settings);
         let missing = items.iter().filter(|i| !i.ok).count();
-        let fallback = format!("Setup: {} configured, {missing} missing", items.len() - missing);
+        let fallback = format!(
+            "Setup: {} configured, {missing} missing",
+            items.len() - missing
+        );
         let blocks = app
             .blocks
             .message_blocks(
@@ -29,7 +32,9 @@ impl Subcommand for Status {
             )
             .map_err(anyhow::Error::from)?;
         Ok(Reply::Ephemeral(
-            SlackMessageContent::new().with_text(fallback).with_blocks(blocks),
+            SlackMessageContent::new()
+                .with_text(fallback)
+                .with_blocks(blocks),
         ))
     }
 }
