@@ -407,6 +407,34 @@ impl Settings {
                 "warmth runs from 0 to 100",
             ));
         }
+        if self.quiet_hours.default_timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::new(
+                "quiet_hours.default_timezone",
+                format!("'{}' is not an IANA time zone", self.quiet_hours.default_timezone),
+            ));
+        }
+        for channel in ["sms", "whatsapp", "instagram", "email"] {
+            if let Some(w) = self.quiet_hours.window(channel) {
+                let ok = |t: &str| chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok();
+                if !ok(&w.start) || !ok(&w.end) || w.start == w.end {
+                    return Err(ConfigError::new(
+                        format!("quiet_hours.{channel}"),
+                        "start and end must be distinct HH:MM times",
+                    ));
+                }
+            }
+        }
+        if !(self.dispatcher.rate_headroom > 0.0 && self.dispatcher.rate_headroom <= 1.0) {
+            return Err(ConfigError::new("dispatcher.rate_headroom", "must be above 0 and at most 1"));
+        }
+        for (name, p) in &self.providers {
+            if p.requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                return Err(ConfigError::new(
+                    format!("providers.{name}.requests_per_second"),
+                    "must be a positive number",
+                ));
+            }
+        }
         if req == Requirements::Serve {
             match &slack.signing_secret {
                 None => {
@@ -621,6 +649,37 @@ mod tests {
         assert_eq!(s.approval.min_recipients, 5, "env wins over the file");
         assert_eq!(s.approval.risk_threshold, 7, "file wins over defaults");
         assert_eq!(s.slack.command, "/outreach");
+    }
+
+    #[test]
+    fn provider_tables_can_be_set_from_the_environment() {
+        let s = Settings::load_from(
+            &env(&[
+                ("WARMLINE__PROVIDERS__RESEND__REQUESTS_PER_SECOND", "2"),
+                ("WARMLINE__QUIET_HOURS__SMS__START", "09:00"),
+                ("WARMLINE__QUIET_HOURS__SMS__END", "20:00"),
+                ("WARMLINE__CAPS__MARKETING_PER_WEEK", "5"),
+            ]),
+            Requirements::Offline,
+        )
+        .unwrap();
+        assert_eq!(s.providers["resend"].requests_per_second, Some(2.0));
+        assert_eq!(s.quiet_hours.sms.as_ref().unwrap().start, "09:00");
+        assert_eq!(s.caps.marketing_per_week, 5);
+        assert_eq!(s.caps.marketing_per_day, 1, "defaults kept beside overrides");
+    }
+
+    #[test]
+    fn a_malformed_quiet_window_is_refused_not_ignored() {
+        let err = Settings::load_from(
+            &env(&[
+                ("WARMLINE__QUIET_HOURS__SMS__START", "8am"),
+                ("WARMLINE__QUIET_HOURS__SMS__END", "21:00"),
+            ]),
+            Requirements::Offline,
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "quiet_hours.sms");
     }
 
     #[test]

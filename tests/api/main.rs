@@ -7,6 +7,7 @@
 mod helpers;
 mod test_db;
 
+mod benches;
 mod blocks;
 mod cli;
 mod dispatcher;

@@ -1,0 +1,75 @@
+//! Small runs of the benchmarks, as correctness tests only: the figures
+//! that matter come from `warmline bench …` and live in docs/benchmarks.md.
+//! Nothing here asserts on time.
+
+use crate::test_db::{postgres_base_url, report_pg_skipped};
+
+#[tokio::test]
+async fn slack_ack_bench_answers_every_request() {
+    // Arrange / Act
+    let r = warmline::bench::slack_ack::run(150, 8, true).await.unwrap();
+
+    // Assert: every request acknowledged, every event and click acted on.
+    assert_eq!(r.latencies.len(), 150);
+    assert_eq!(r.non_2xx, 0);
+    assert_eq!(r.publishes, 100, "50 events and 50 Refresh clicks each publish once");
+}
+
+#[tokio::test]
+async fn dispatch_throughput_bench_sends_each_message_once_on_sqlite() {
+    let r = warmline::bench::dispatch::throughput(2_000, 2, None).await.unwrap();
+    assert_eq!(r.sent, 2_000);
+    assert_eq!(r.duplicates, 0);
+}
+
+#[tokio::test]
+async fn dispatch_throughput_bench_sends_each_message_once_on_postgres() {
+    let Some(url) = postgres_base_url() else {
+        return report_pg_skipped("benches::dispatch_throughput_bench_sends_each_message_once_on_postgres");
+    };
+    let r = warmline::bench::dispatch::throughput(2_000, 2, Some(&url)).await.unwrap();
+    assert_eq!(r.sent, 2_000);
+    assert_eq!(r.duplicates, 0);
+}
+
+#[tokio::test]
+async fn dispatch_latency_bench_delivers_every_sample() {
+    let r = warmline::bench::dispatch::latency(20, None).await.unwrap();
+    assert_eq!(r.samples.len(), 20);
+}
+
+#[tokio::test]
+async fn rate_bench_never_exceeds_the_limit() {
+    // 10 requests/s, 60 requests: about six seconds.
+    let r = warmline::bench::dispatch::rate(300, 10, 5, 1, None).await.unwrap();
+    assert_eq!(r.sent, 300);
+    assert!(r.max_in_any_second <= 10, "{r}");
+    assert_eq!(r.rate_limited, 0, "{r}");
+}
+
+#[tokio::test]
+async fn rate_bench_holds_across_two_dispatchers_on_postgres() {
+    let Some(url) = postgres_base_url() else {
+        return report_pg_skipped("benches::rate_bench_holds_across_two_dispatchers_on_postgres");
+    };
+    let r = warmline::bench::dispatch::rate(300, 10, 5, 2, Some(&url)).await.unwrap();
+    assert_eq!(r.sent, 300);
+    assert!(r.max_in_any_second <= 10, "{r}");
+    assert_eq!(r.rate_limited, 0, "{r}");
+}
+
+/// kill -9 of the real binary mid-campaign: nothing lost, nothing twice.
+#[tokio::test]
+async fn crash_bench_loses_nothing_and_sends_nothing_twice() {
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_warmline"));
+    for idempotent in [true, false] {
+        let r = warmline::bench::crash::run(binary.clone(), 6, 150, idempotent, None)
+            .await
+            .unwrap();
+        assert!(r.is_clean(), "{r}");
+        assert_eq!(r.sent + r.ambiguous, r.messages as i64, "{r}");
+        if idempotent {
+            assert_eq!(r.ambiguous, 0, "{r}");
+        }
+    }
+}
