@@ -407,10 +407,18 @@ impl Settings {
                 "warmth runs from 0 to 100",
             ));
         }
-        if self.quiet_hours.default_timezone.parse::<chrono_tz::Tz>().is_err() {
+        if self
+            .quiet_hours
+            .default_timezone
+            .parse::<chrono_tz::Tz>()
+            .is_err()
+        {
             return Err(ConfigError::new(
                 "quiet_hours.default_timezone",
-                format!("'{}' is not an IANA time zone", self.quiet_hours.default_timezone),
+                format!(
+                    "'{}' is not an IANA time zone",
+                    self.quiet_hours.default_timezone
+                ),
             ));
         }
         for channel in ["sms", "whatsapp", "instagram", "email"] {
@@ -425,10 +433,15 @@ impl Settings {
             }
         }
         if !(self.dispatcher.rate_headroom > 0.0 && self.dispatcher.rate_headroom <= 1.0) {
-            return Err(ConfigError::new("dispatcher.rate_headroom", "must be above 0 and at most 1"));
+            return Err(ConfigError::new(
+                "dispatcher.rate_headroom",
+                "must be above 0 and at most 1",
+            ));
         }
         for (name, p) in &self.providers {
-            if p.requests_per_second.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            if p.requests_per_second
+                .is_some_and(|r| !(r > 0.0 && r.is_finite()))
+            {
                 return Err(ConfigError::new(
                     format!("providers.{name}.requests_per_second"),
                     "must be a positive number",
@@ -666,7 +679,10 @@ mod tests {
         assert_eq!(s.providers["resend"].requests_per_second, Some(2.0));
         assert_eq!(s.quiet_hours.sms.as_ref().unwrap().start, "09:00");
         assert_eq!(s.caps.marketing_per_week, 5);
-        assert_eq!(s.caps.marketing_per_day, 1, "defaults kept beside overrides");
+        assert_eq!(
+            s.caps.marketing_per_day, 1,
+            "defaults kept beside overrides"
+        );
     }
 
     #[test]

@@ -426,6 +426,23 @@ async fn write_batch(
         }
     }
 
+    // Who already owns each external id the batch mentions (it is unique).
+    let all_externals: Vec<String> = rows.iter().filter_map(|r| r.external_id.clone()).collect();
+    let mut owners: HashMap<String, i64> = HashMap::new();
+    if !all_externals.is_empty() {
+        for m in contacts::Entity::find()
+            .filter(contacts::Column::ExternalId.is_in(all_externals))
+            .all(&txn)
+            .await
+            .context("Failed to look up external ids")?
+        {
+            if let Some(ext) = m.external_id {
+                owners.insert(ext, m.id);
+            }
+        }
+    }
+    let mut claimed_externals: HashMap<String, Identity> = HashMap::new();
+
     // Fold the batch: rows sharing an identity merge in file order.
     let mut order: Vec<Identity> = Vec::new();
     let mut merged: HashMap<Identity, (contacts::Model, bool, Vec<ConsentEntry>)> = HashMap::new();
@@ -446,6 +463,24 @@ async fn write_batch(
             continue;
         }
         let id = identity(&row);
+        if let Some(ext) = &row.external_id {
+            // A row may not take an external id another contact holds: the
+            // database would refuse the whole batch, so refuse the row.
+            let target = existing
+                .get(&id)
+                .map(|m| m.id)
+                .or_else(|| merged.get(&id).map(|(m, _, _)| m.id).filter(|i| *i != 0));
+            let taken_in_db = owners.get(ext).is_some_and(|owner| Some(*owner) != target);
+            let taken_in_file = claimed_externals.get(ext).is_some_and(|other| *other != id);
+            if taken_in_db || taken_in_file {
+                report.rejected.push(RowError {
+                    line: row.line,
+                    reason: format!("external_id '{ext}' already belongs to another contact"),
+                });
+                continue;
+            }
+            claimed_externals.insert(ext.clone(), id.clone());
+        }
         let source = format!(
             "import:{}",
             row.consent_source

@@ -12,12 +12,17 @@ async fn slack_ack_bench_answers_every_request() {
     // Assert: every request acknowledged, every event and click acted on.
     assert_eq!(r.latencies.len(), 150);
     assert_eq!(r.non_2xx, 0);
-    assert_eq!(r.publishes, 100, "50 events and 50 Refresh clicks each publish once");
+    assert_eq!(
+        r.publishes, 100,
+        "50 events and 50 Refresh clicks each publish once"
+    );
 }
 
 #[tokio::test]
 async fn dispatch_throughput_bench_sends_each_message_once_on_sqlite() {
-    let r = warmline::bench::dispatch::throughput(2_000, 2, None).await.unwrap();
+    let r = warmline::bench::dispatch::throughput(2_000, 2, None)
+        .await
+        .unwrap();
     assert_eq!(r.sent, 2_000);
     assert_eq!(r.duplicates, 0);
 }
@@ -25,9 +30,13 @@ async fn dispatch_throughput_bench_sends_each_message_once_on_sqlite() {
 #[tokio::test]
 async fn dispatch_throughput_bench_sends_each_message_once_on_postgres() {
     let Some(url) = postgres_base_url() else {
-        return report_pg_skipped("benches::dispatch_throughput_bench_sends_each_message_once_on_postgres");
+        return report_pg_skipped(
+            "benches::dispatch_throughput_bench_sends_each_message_once_on_postgres",
+        );
     };
-    let r = warmline::bench::dispatch::throughput(2_000, 2, Some(&url)).await.unwrap();
+    let r = warmline::bench::dispatch::throughput(2_000, 2, Some(&url))
+        .await
+        .unwrap();
     assert_eq!(r.sent, 2_000);
     assert_eq!(r.duplicates, 0);
 }
@@ -41,7 +50,9 @@ async fn dispatch_latency_bench_delivers_every_sample() {
 #[tokio::test]
 async fn rate_bench_never_exceeds_the_limit() {
     // 10 requests/s, 60 requests: about six seconds.
-    let r = warmline::bench::dispatch::rate(300, 10, 5, 1, None).await.unwrap();
+    let r = warmline::bench::dispatch::rate(300, 10, 5, 1, None)
+        .await
+        .unwrap();
     assert_eq!(r.sent, 300);
     assert!(r.max_in_any_second <= 10, "{r}");
     assert_eq!(r.rate_limited, 0, "{r}");
@@ -52,7 +63,9 @@ async fn rate_bench_holds_across_two_dispatchers_on_postgres() {
     let Some(url) = postgres_base_url() else {
         return report_pg_skipped("benches::rate_bench_holds_across_two_dispatchers_on_postgres");
     };
-    let r = warmline::bench::dispatch::rate(300, 10, 5, 2, Some(&url)).await.unwrap();
+    let r = warmline::bench::dispatch::rate(300, 10, 5, 2, Some(&url))
+        .await
+        .unwrap();
     assert_eq!(r.sent, 300);
     assert!(r.max_in_any_second <= 10, "{r}");
     assert_eq!(r.rate_limited, 0, "{r}");

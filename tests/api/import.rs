@@ -346,3 +346,27 @@ storage_test!(the_benchmark_runs_on_this_backend, |t: TestDb| async move {
         imported
     );
 });
+
+storage_test!(
+    an_external_id_held_by_another_contact_rejects_only_that_row,
+    |t: TestDb| async move {
+        // Arrange: ann holds external id crm-1.
+        let db = &t.db;
+        run(db, "email,external_id\nann@example.com,crm-1\n").await;
+
+        // Act: bob claims crm-1 (in the database), cy and dee both claim
+        // crm-2 (within the file), eve is fine.
+        let report = run(
+            db,
+            "email,external_id\nbob@example.com,crm-1\ncy@example.com,crm-2\ndee@example.com,crm-2\neve@example.com,crm-3\n",
+        )
+        .await;
+
+        // Assert: lines 2 and 4 refused by line; the rest imported.
+        let lines: Vec<u64> = report.rejected.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 4], "{report}");
+        assert!(report.rejected[0].reason.contains("crm-1"), "{report}");
+        assert_eq!(report.imported, 2, "{report}");
+        assert_eq!(all_contacts(db).await.len(), 3);
+    }
+);
