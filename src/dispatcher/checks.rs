@@ -190,11 +190,28 @@ pub async fn check_batch(
     let mut contacts: HashMap<i64, ContactRow> = HashMap::new();
     let mut consent: HashMap<(i64, String), bool> = HashMap::new();
     let mut caps_used: HashMap<i64, (i64, i64)> = HashMap::new();
-    for chunk in contact_ids.chunks(500) {
-        let ids: Vec<Value> = chunk.iter().map(|i| Value::from(*i)).collect();
+    // On PostgreSQL the whole batch goes in one array parameter per query
+    // (constant SQL text); SQLite gets IN lists in chunks.
+    let pg = crate::db::is_postgres(db);
+    let chunk_size = if pg { usize::MAX } else { 500 };
+    for chunk in contact_ids.chunks(chunk_size.min(contact_ids.len().max(1))) {
+        // `= ANY(array)` lets PostgreSQL use the index; `IN (…)` on SQLite.
+        let in_list = |start: usize| {
+            if pg {
+                format!("= ANY(${start}::bigint[])")
+            } else {
+                format!("IN ({})", placeholders(start, chunk.len()))
+            }
+        };
+        let ids: Vec<Value> = if pg {
+            vec![Value::from(chunk.to_vec())]
+        } else {
+            chunk.iter().map(|i| Value::from(*i)).collect()
+        };
+        let n = ids.len();
         let sql = format!(
-            "SELECT id, email, phone, timezone FROM contacts WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            "SELECT id, email, phone, timezone FROM contacts WHERE id {}",
+            in_list(1)
         );
         for c in
             ContactRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
@@ -206,8 +223,8 @@ pub async fn check_batch(
         // Current consent is the newest ledger row per (contact, channel).
         let sql = format!(
             "SELECT c.contact_id, c.channel, c.granted FROM consents c \
-             WHERE c.id IN (SELECT MAX(id) FROM consents WHERE contact_id IN ({}) GROUP BY contact_id, channel)",
-            placeholders(1, chunk.len())
+             WHERE c.id IN (SELECT MAX(id) FROM consents WHERE contact_id {} GROUP BY contact_id, channel)",
+            in_list(1)
         );
         for c in
             ConsentRow::find_by_statement(Statement::from_sql_and_values(backend, sql, ids.clone()))
@@ -219,14 +236,13 @@ pub async fn check_batch(
         let mut values = ids.clone();
         values.push(Value::from(now - ChronoDuration::days(1)));
         values.push(Value::from(now - ChronoDuration::days(7)));
-        let n = chunk.len();
         let sql = format!(
             "SELECT contact_id, \
                CAST(SUM(CASE WHEN sent_at > ${day} THEN 1 ELSE 0 END) AS BIGINT) AS day, \
                CAST(COUNT(*) AS BIGINT) AS week \
-             FROM messages WHERE contact_id IN ({ids}) AND kind = 'marketing' \
+             FROM messages WHERE contact_id {ids} AND kind = 'marketing' \
                AND sent_at IS NOT NULL AND sent_at > ${week} GROUP BY contact_id",
-            ids = placeholders(1, n),
+            ids = in_list(1),
             day = n + 1,
             week = n + 2
         );
@@ -254,12 +270,18 @@ pub async fn check_batch(
         .collect();
     // Suppressions are stored lower-cased (see `ledger::suppress`).
     let mut suppressed: HashSet<(String, String)> = HashSet::new();
-    for chunk in addresses.chunks(400) {
-        let values: Vec<Value> = chunk.iter().map(|(_, a)| Value::from(a.clone())).collect();
-        let sql = format!(
-            "SELECT channel, address FROM suppressions WHERE address IN ({})",
-            placeholders(1, chunk.len())
-        );
+    let chunk_size = if pg { usize::MAX } else { 400 };
+    for chunk in addresses.chunks(chunk_size.min(addresses.len().max(1))) {
+        let (values, list): (Vec<Value>, String) = if pg {
+            let all: Vec<String> = chunk.iter().map(|(_, a)| a.clone()).collect();
+            (vec![Value::from(all)], "= ANY($1::text[])".into())
+        } else {
+            (
+                chunk.iter().map(|(_, a)| Value::from(a.clone())).collect(),
+                format!("IN ({})", placeholders(1, chunk.len())),
+            )
+        };
+        let sql = format!("SELECT channel, address FROM suppressions WHERE address {list}");
         for s in AddressRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
             .all(db)
             .await?

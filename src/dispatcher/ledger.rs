@@ -74,6 +74,32 @@ pub async fn record_events(
     events: &[(&str, MessageState, String)],
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if crate::db::is_postgres(conn) {
+        // One statement with array parameters: constant SQL text, so the
+        // server plans it once, whatever the batch size.
+        let ids: Vec<String> = events.iter().map(|(id, _, _)| id.to_string()).collect();
+        let states: Vec<String> = events
+            .iter()
+            .map(|(_, s, _)| s.as_str().to_string())
+            .collect();
+        let details: Vec<String> = events.iter().map(|(_, _, d)| d.clone()).collect();
+        conn.execute_raw(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            "INSERT INTO message_events (message_id, state, at, detail) \
+             SELECT m, s, $4, d FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(m, s, d)",
+            [
+                Value::from(ids),
+                Value::from(states),
+                Value::from(details),
+                Value::from(at),
+            ],
+        ))
+        .await?;
+        return Ok(());
+    }
     for chunk in events.chunks(200) {
         let mut values = Vec::with_capacity(chunk.len() * 3 + 1);
         values.push(Value::from(at));

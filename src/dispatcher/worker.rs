@@ -313,6 +313,7 @@ async fn record_outcomes(
     let txn = ctx.db.begin().await?;
     let backend = txn.get_database_backend();
     let mut sent: Vec<(&str, Option<String>)> = Vec::new();
+    let mut sent_done = false;
     let mut events: Vec<(&str, MessageState, String)> = Vec::new();
     let (mut failed, mut retried, mut limited) = (0u64, 0u64, 0u64);
     for (m, outcome) in &outcomes {
@@ -380,7 +381,33 @@ async fn record_outcomes(
             }
         }
     }
-    for chunk in sent.chunks(300) {
+    if crate::db::is_postgres(&txn) && !sent.is_empty() {
+        // Array parameters: one constant statement for the whole batch.
+        let ids: Vec<String> = sent.iter().map(|(id, _)| id.to_string()).collect();
+        let pids: Vec<String> = sent
+            .iter()
+            .map(|(_, p)| p.clone().unwrap_or_default())
+            .collect();
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
+             provider_message_id = v.pid FROM UNNEST($3::text[], $4::text[]) AS v(id, pid) \
+             WHERE messages.id = v.id AND messages.state = 'sending' AND messages.locked_by = $2",
+            [
+                Value::from(now),
+                Value::from(me.clone()),
+                Value::from(ids),
+                Value::from(pids),
+            ],
+        ))
+        .await?;
+        events.extend(
+            sent.iter()
+                .map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))),
+        );
+        sent_done = true;
+    }
+    for chunk in sent.chunks(300).filter(|_| !sent_done) {
         let mut values = vec![Value::from(now), Value::from(me.clone())];
         let rows: Vec<String> = chunk
             .iter()
