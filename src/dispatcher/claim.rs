@@ -18,8 +18,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, FromQueryResult,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 use super::{ledger, state::MessageState};
@@ -39,14 +39,12 @@ pub struct Claimed {
     pub provider: Option<String>,
 }
 
-/// Claims up to `limit` due messages of `provider` for `worker`.
-pub async fn claim(
+/// Opens a transaction that will take row locks: `BEGIN IMMEDIATE` on
+/// SQLite, a plain one on PostgreSQL, whose row-locking clause it returns
+/// for the `SELECT`s that pick rows.
+async fn begin_claiming(
     db: &DatabaseConnection,
-    provider: &str,
-    worker: &str,
-    limit: usize,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<Claimed>> {
+) -> anyhow::Result<(DatabaseTransaction, &'static str)> {
     let backend = db.get_database_backend();
     let txn = db
         .begin_with_options(TransactionOptions {
@@ -60,6 +58,19 @@ pub async fn claim(
     } else {
         ""
     };
+    Ok((txn, lock))
+}
+
+/// Claims up to `limit` due messages of `provider` for `worker`.
+pub async fn claim(
+    db: &DatabaseConnection,
+    provider: &str,
+    worker: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Claimed>> {
+    let backend = db.get_database_backend();
+    let (txn, lock) = begin_claiming(db).await?;
     let sql = format!(
         "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
          WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ('queued', 'deferred') \
@@ -158,18 +169,7 @@ pub async fn recover(
            (SELECT id FROM dispatcher_workers WHERE heartbeat_at > $2)))"
             .to_string()
     };
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (backend == DbBackend::Sqlite)
-                .then_some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
-    let lock = if backend == DbBackend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    let (txn, lock) = begin_claiming(db).await?;
     let orphans = Orphan::find_by_statement(Statement::from_sql_and_values(
         backend,
         format!(
