@@ -63,3 +63,12 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
+
+/// `$start, $start+1, …` for `n` bound values. Both backends read `$N`
+/// (sqlx binds SQLite's `$N` by number), so raw SQL is written once.
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

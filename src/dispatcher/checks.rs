@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::db::placeholders;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
@@ -165,13 +166,6 @@ struct CapRow {
     contact_id: i64,
     day: i64,
     week: i64,
-}
-
-fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Runs every check for a batch in a handful of queries.

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::placeholders;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use sha2::Digest;
@@ -59,13 +60,6 @@ impl NewMessage {
         };
         message_id(&self.source, &recipient, &self.channel)
     }
-}
-
-fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Appends transition records.

@@ -220,10 +220,7 @@ async fn mark_called(ctx: &Context, messages: &[OutgoingMessage]) -> anyhow::Res
     values.extend(messages.iter().map(|m| Value::from(m.id.clone())));
     let sql = format!(
         "UPDATE messages SET called_at = $1 WHERE state = 'sending' AND locked_by = $2 AND id IN ({})",
-        (3..3 + messages.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        crate::db::placeholders(3, messages.len())
     );
     let r = ctx
         .db
@@ -258,7 +255,7 @@ async fn record_checks(
                 format!(
                     "UPDATE messages SET state = 'skipped', skip_reason = $1, updated_at = $2, locked_by = NULL \
                      WHERE state = 'sending' AND locked_by = $3 AND id IN ({})",
-                    (4..4 + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+                    crate::db::placeholders(4, n)
                 ),
                 values,
             ))
