@@ -5,6 +5,7 @@
 //! enforced on every send. This crate is the whole application; `main.rs`
 //! only parses the command line and calls [`cli::run`].
 
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod db;

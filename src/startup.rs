@@ -74,7 +74,19 @@ impl App {
         db: DatabaseConnection,
         registry: crate::providers::Registry,
     ) -> anyhow::Result<Self> {
-        let dispatcher = crate::dispatcher::Dispatcher::new(db.clone(), registry, &settings);
+        let slack_for_alerts = SlackApi::new(&settings.slack)?;
+        let mut dispatcher = crate::dispatcher::Dispatcher::new(db.clone(), registry, &settings);
+        if let Some(channel) = settings
+            .slack
+            .approvals_channel
+            .clone()
+            .or_else(|| settings.slack.digest_channel.clone())
+        {
+            dispatcher = dispatcher.with_alerts(Arc::new(crate::slack::alerts::SlackAlerts::new(
+                slack_for_alerts,
+                channel,
+            )));
+        }
         let slack = SlackApi::new(&settings.slack)?;
         let verifier = settings.slack.signing_secret.as_ref().map(|s| {
             SlackEventSignatureVerifier::new(&SlackSigningSecret::new(

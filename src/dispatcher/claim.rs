@@ -143,10 +143,12 @@ struct Orphan {
 }
 
 /// What [`recover`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Recovered {
     pub requeued: usize,
     pub ambiguous: usize,
+    /// The messages now waiting for a person.
+    pub ambiguous_ids: Vec<String>,
 }
 
 /// Takes back the `sending` messages of dead workers. `everyone_else_dead`
@@ -208,10 +210,14 @@ pub async fn recover(
     ] {
         for chunk in group.chunks(500) {
             let ids: Vec<&str> = chunk.iter().map(|o| o.id.as_str()).collect();
-            ledger::set_state(&txn, &ids, MessageState::Sending, state, detail, now).await?;
+            let moved =
+                ledger::set_state(&txn, &ids, MessageState::Sending, state, detail, now).await?;
             match state {
-                MessageState::Queued => result.requeued += ids.len(),
-                _ => result.ambiguous += ids.len(),
+                MessageState::Queued => result.requeued += moved.len(),
+                _ => {
+                    result.ambiguous += moved.len();
+                    result.ambiguous_ids.extend(moved);
+                }
             }
         }
     }

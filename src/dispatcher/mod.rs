@@ -17,6 +17,7 @@
 //!   campaign is never "complete" with messages unsent, because completion
 //!   is read from the ledger, not stored.
 
+pub mod alerts;
 pub mod checks;
 pub mod claim;
 pub mod ledger;
@@ -108,11 +109,24 @@ impl Dispatcher {
                 caps: settings.caps.clone(),
                 quiet: settings.quiet_hours.clone(),
                 worker_id: format!("w-{}", uuid::Uuid::new_v4().simple()),
+                alerts: Arc::new(alerts::LogAlerts),
             },
             registry,
             wake: Notify::new(),
             listen_url,
         }))
+    }
+
+    /// The same dispatcher reporting what needs a person through `alerts`.
+    /// Call before `start`.
+    pub fn with_alerts(self, alerts: Arc<dyn alerts::Alerts>) -> Self {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                inner.ctx.alerts = alerts;
+                Self(Arc::new(inner))
+            }
+            Err(shared) => Self(shared),
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -146,6 +160,16 @@ impl Dispatcher {
             now,
         )
         .await?;
+        if !r.ambiguous_ids.is_empty() {
+            let items = r
+                .ambiguous_ids
+                .iter()
+                .map(|id| alerts::Attention::Ambiguous {
+                    message_id: id.clone(),
+                })
+                .collect();
+            ctx.alerts.attention(items).await;
+        }
         let (queued, held) = ledger::promote_scheduled(
             &ctx.db,
             chrono::Duration::minutes(ctx.settings.stale_grace_minutes),

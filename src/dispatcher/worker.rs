@@ -33,6 +33,7 @@ pub struct Context {
     pub caps: CapsSettings,
     pub quiet: QuietHoursSettings,
     pub worker_id: String,
+    pub alerts: std::sync::Arc<dyn super::alerts::Alerts>,
 }
 
 impl Context {
@@ -311,6 +312,7 @@ async fn record_outcomes(
     let backend = txn.get_database_backend();
     let mut sent: Vec<(&str, Option<String>)> = Vec::new();
     let mut sent_done = false;
+    let mut attention = Vec::new();
     let mut events: Vec<(&str, MessageState, String)> = Vec::new();
     let (mut failed, mut retried, mut limited) = (0u64, 0u64, 0u64);
     for (m, outcome) in &outcomes {
@@ -374,6 +376,10 @@ async fn record_outcomes(
                 ))
                 .await?;
                 tracing::warn!(message = %m.id, provider = %name, error = %why, "message failed");
+                attention.push(super::alerts::Attention::Failed {
+                    message_id: m.id.clone(),
+                    error: why.clone(),
+                });
                 events.push((m.id.as_str(), MessageState::Failed, why));
             }
         }
@@ -434,6 +440,9 @@ async fn record_outcomes(
     }
     ledger::record_events(&txn, &events, now).await?;
     txn.commit().await?;
+    if !attention.is_empty() {
+        ctx.alerts.attention(attention).await;
+    }
     metrics::counter!("dispatcher_sent_total", "provider" => name.clone())
         .increment(sent.len() as u64);
     metrics::counter!("dispatcher_failed_total", "provider" => name.clone()).increment(failed);

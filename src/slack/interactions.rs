@@ -16,6 +16,10 @@ use crate::startup::App;
 pub mod actions {
     /// The Home tab's "Refresh" button.
     pub const HOME_REFRESH: &str = "home_refresh";
+    /// On a delivery alert: send an ambiguous message again.
+    pub const AMBIGUOUS_SEND_AGAIN: &str = "ambiguous_send_again";
+    /// On a delivery alert: record an ambiguous message as sent.
+    pub const AMBIGUOUS_MARK_SENT: &str = "ambiguous_mark_sent";
 }
 
 /// `POST /slack/interactions` (already signature-checked). The body is a
@@ -56,6 +60,10 @@ pub async fn handle(
                             .await
                             .map_err(anyhow::Error::from)
                     });
+                } else if action.action_id.0 == actions::AMBIGUOUS_SEND_AGAIN
+                    || action.action_id.0 == actions::AMBIGUOUS_MARK_SENT
+                {
+                    resolve_ambiguous(app, &ev, action).await?;
                 } else {
                     tracing::debug!(action = %action.action_id.0, "no handler for action");
                 }
@@ -66,6 +74,71 @@ pub async fn handle(
         }
     }
     Ok(SlackInteractionResponse::Empty)
+}
+
+/// An approver's decision on an ambiguous message. The decision is applied
+/// before answering (a guarded state change, so two approvers clicking at once
+/// decide once); the person hears back in an ephemeral message.
+async fn resolve_ambiguous(
+    app: &App,
+    ev: &SlackInteractionBlockActionsEvent,
+    action: &SlackInteractionActionInfo,
+) -> Result<(), IngressError> {
+    use crate::dispatcher::ledger::{self, Resolution};
+    let (Some(user), Some(message_id)) =
+        (ev.user.as_ref().map(|u| u.id.clone()), action.value.clone())
+    else {
+        return Ok(());
+    };
+    let text = if !app.settings.slack.approvers.contains(&user.0) {
+        "Only approvers can decide what happens to an ambiguous message.".to_string()
+    } else {
+        let resolution = if action.action_id.0 == actions::AMBIGUOUS_SEND_AGAIN {
+            Resolution::SendAgain
+        } else {
+            Resolution::MarkSent
+        };
+        let now = chrono::Utc::now();
+        let decided =
+            ledger::resolve_ambiguous(&app.db, &message_id, resolution, &user.0, now).await?;
+        if decided {
+            crate::audit::record(
+                &app.db,
+                &user.0,
+                match resolution {
+                    Resolution::SendAgain => "ambiguous.send_again",
+                    Resolution::MarkSent => "ambiguous.mark_sent",
+                },
+                Some(&message_id),
+                serde_json::json!({}),
+            )
+            .await?;
+            if resolution == Resolution::SendAgain {
+                app.dispatcher.wake();
+            }
+            match resolution {
+                Resolution::SendAgain => format!("`{message_id}` is queued to be sent again."),
+                Resolution::MarkSent => format!("`{message_id}` is recorded as sent."),
+            }
+        } else {
+            format!("`{message_id}` was already decided; nothing changed.")
+        }
+    };
+    if let Some(channel) = ev.channel.as_ref().map(|c| c.id.clone()) {
+        let app2 = app.clone();
+        app.spawn("answer an ambiguous-message decision", async move {
+            app2.slack
+                .post_ephemeral(SlackApiChatPostEphemeralRequest::new(
+                    channel,
+                    user,
+                    SlackMessageContent::new().with_text(text),
+                ))
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        });
+    }
+    Ok(())
 }
 
 fn team_of(event: &SlackInteractionEvent) -> Option<String> {

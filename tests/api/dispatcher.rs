@@ -27,7 +27,7 @@ use warmline::{
 use crate::{storage_test, test_db::TestDb};
 
 /// Contacts with (or without) email consent; returns their ids.
-async fn seed_contacts(db: &DatabaseConnection, n: usize, consent: bool) -> Vec<i64> {
+pub(crate) async fn seed_contacts(db: &DatabaseConnection, n: usize, consent: bool) -> Vec<i64> {
     let now = Utc::now();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
@@ -67,7 +67,7 @@ async fn seed_contacts(db: &DatabaseConnection, n: usize, consent: bool) -> Vec<
     ids
 }
 
-fn message(source: &str, contact: i64, kind: &str) -> NewMessage {
+pub(crate) fn message(source: &str, contact: i64, kind: &str) -> NewMessage {
     NewMessage {
         source: source.into(),
         campaign_id: None,

@@ -10,6 +10,7 @@ mod test_db;
 mod benches;
 mod blocks;
 mod cli;
+mod delivery_alerts;
 mod dispatcher;
 mod fake_slack;
 mod health;
