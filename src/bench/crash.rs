@@ -124,35 +124,25 @@ async fn ledger_rows(db: &DatabaseConnection) -> anyhow::Result<Vec<Row>> {
 }
 
 async fn unsettled(db: &DatabaseConnection) -> anyhow::Result<i64> {
-    #[derive(FromQueryResult)]
-    struct N {
-        n: i64,
-    }
-    Ok(N::find_by_statement(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state IN ('queued', 'deferred', 'sending')".to_string(),
-    ))
-    .one(db)
-    .await?
-    .map_or(0, |r| r.n))
+    crate::db::count(
+        db,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
+        vec![],
+    )
+    .await
 }
 
 async fn worker_started_since(
     db: &DatabaseConnection,
     since: chrono::DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    #[derive(FromQueryResult)]
-    struct N {
-        n: i64,
-    }
-    Ok(N::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    let n = crate::db::count(
+        db,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM dispatcher_workers WHERE started_at > $1",
-        [sea_orm::Value::from(since)],
-    ))
-    .one(db)
-    .await?
-    .is_some_and(|r| r.n > 0))
+        vec![sea_orm::Value::from(since)],
+    )
+    .await?;
+    Ok(n > 0)
 }
 
 /// Runs the benchmark with `binary` as the `warmline` executable.

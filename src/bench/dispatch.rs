@@ -152,18 +152,12 @@ fn dispatcher_with(db: &DatabaseConnection, core: &Arc<Core>, settings: &Setting
 }
 
 async fn count_state(db: &DatabaseConnection, state: &str) -> anyhow::Result<i64> {
-    #[derive(FromQueryResult)]
-    struct N {
-        n: i64,
-    }
-    Ok(N::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
+    crate::db::count(
+        db,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state = $1",
-        [Value::from(state)],
-    ))
-    .one(db)
-    .await?
-    .map_or(0, |r| r.n))
+        vec![Value::from(state)],
+    )
+    .await
 }
 
 pub struct Throughput {

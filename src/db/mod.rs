@@ -72,3 +72,21 @@ pub fn placeholders(start: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Runs a `SELECT CAST(COUNT(*) AS BIGINT) AS n …` query and returns `n`
+/// (0 when no row comes back).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> anyhow::Result<i64> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct N {
+        n: i64,
+    }
+    let stmt = sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+    Ok(<N as sea_orm::FromQueryResult>::find_by_statement(stmt)
+        .one(db)
+        .await?
+        .map_or(0, |r| r.n))
+}

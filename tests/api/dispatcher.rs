@@ -126,19 +126,7 @@ async fn state_of(db: &DatabaseConnection, id: &str) -> StateRow {
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    #[derive(FromQueryResult)]
-    struct N {
-        n: i64,
-    }
-    N::find_by_statement(Statement::from_string(
-        db.get_database_backend(),
-        sql.to_string(),
-    ))
-    .one(db)
-    .await
-    .unwrap()
-    .unwrap()
-    .n
+    warmline::db::count(db, sql, vec![]).await.unwrap()
 }
 
 storage_test!(
