@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_core;
 mod m20261126_000002_dispatcher;
 mod m20261126_000003_contacts_email_lower;
+mod m20261126_000004_email;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_core::Migration),
             Box::new(m20261126_000002_dispatcher::Migration),
             Box::new(m20261126_000003_contacts_email_lower::Migration),
+            Box::new(m20261126_000004_email::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod db;
 pub mod dispatcher;
 pub mod domain;
+pub mod email;
 pub mod import;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
@@ -21,6 +22,7 @@ pub mod settings;
 pub mod slack;
 pub mod startup;
 pub mod telemetry;
+pub mod templates;
 
 /// Installs rustls' process-wide crypto provider (ring). Every crate in the
 /// graph that speaks TLS uses ring; without this, the first TLS handshake

@@ -49,6 +49,41 @@ pub struct Settings {
     pub caps: crate::dispatcher::checks::CapsSettings,
     /// `[quiet_hours.<channel>]`: local hours a channel may not send in.
     pub quiet_hours: crate::dispatcher::checks::QuietHoursSettings,
+    /// `[email]`: sender, unsubscribe links, which provider carries email.
+    pub email: EmailSettings,
+    /// `[api]`: the host CRM's JSON API.
+    pub api: ApiSettings,
+}
+
+/// `[email]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `WARMLINE_EMAIL_FROM`: `"Name <address>"` or an address.
+    pub from: Option<String>,
+    /// `WARMLINE_EMAIL_REPLY_TO`.
+    pub reply_to: Option<String>,
+    /// `WARMLINE_UNSUBSCRIBE_MAILTO`: an address that takes `mailto:`
+    /// unsubscribe requests, added to `List-Unsubscribe` when set.
+    pub unsubscribe_mailto: Option<String>,
+    /// `WARMLINE_UNSUBSCRIBE_SECRET`: signs unsubscribe links. Unset: a
+    /// random secret is created once and kept in the database, so every
+    /// process on one database signs alike.
+    pub unsubscribe_secret: Option<SecretString>,
+    /// The provider that carries email when several are configured
+    /// (`resend`, `smtp`); unset: Resend if configured, else SMTP.
+    pub provider: Option<String>,
+    /// Name shown on the preferences page and in footers.
+    pub product_name: Option<String>,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// `WARMLINE_API_KEYS`: bearer keys, comma-separated. Empty: the API
+    /// answers 401 to everyone.
+    pub keys: Vec<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,7 +276,19 @@ const NAMED_ENV: &[(&str, &str)] = &[
     ("WARMLINE_APPROVALS_CHANNEL", "slack.approvals_channel"),
     ("WARMLINE_DIGEST_CHANNEL", "slack.digest_channel"),
     ("WARMLINE_APPROVERS", "slack.approvers"),
+    ("WARMLINE_EMAIL_FROM", "email.from"),
+    ("WARMLINE_EMAIL_REPLY_TO", "email.reply_to"),
+    ("WARMLINE_UNSUBSCRIBE_MAILTO", "email.unsubscribe_mailto"),
+    ("WARMLINE_UNSUBSCRIBE_SECRET", "email.unsubscribe_secret"),
+    ("WARMLINE_API_KEYS", "api.keys"),
+    ("RESEND_API_KEY", "providers.resend.api_key"),
+    ("RESEND_API_URL", "providers.resend.url"),
+    ("RESEND_WEBHOOK_SECRET", "providers.resend.webhook_secret"),
+    ("SMTP_URL", "providers.smtp.url"),
 ];
+
+/// Named variables holding lists (comma-separated).
+const LIST_KEYS: &[&str] = &["slack.approvers", "api.keys"];
 
 /// Settings keys holding secrets: their values are never echoed in errors.
 const SECRET_KEYS: &[&str] = &[
@@ -249,6 +296,11 @@ const SECRET_KEYS: &[&str] = &[
     "slack.signing_secret",
     "slack.app_token",
     "database.url",
+    "email.unsubscribe_secret",
+    "api.keys",
+    "providers.resend.api_key",
+    "providers.resend.webhook_secret",
+    "providers.smtp.url",
 ];
 
 /// What `serve` needs on top of a well-formed tree.
@@ -305,13 +357,14 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("slack.approvers")
+                .with_list_parse_key("api.keys")
                 .source(Some(nested)),
         );
         for (var, key) in NAMED_ENV {
             let Some(value) = env.get(*var).filter(|v| !v.trim().is_empty()) else {
                 continue;
             };
-            let value: config::Value = if *key == "slack.approvers" {
+            let value: config::Value = if LIST_KEYS.contains(key) {
                 split_list(value).into()
             } else {
                 value.trim().to_string().into()

@@ -52,6 +52,8 @@ pub struct AppInner {
     pub shutdown: CancellationToken,
     /// Sends everything; started by `run_until`.
     pub dispatcher: crate::dispatcher::Dispatcher,
+    /// Builds emails from templates, with unsubscribe links where required.
+    pub composer: crate::email::compose::Composer,
 }
 
 impl std::ops::Deref for App {
@@ -93,7 +95,14 @@ impl App {
                 s.expose_secret().to_string(),
             ))
         });
+        let catalog = Arc::new(
+            crate::templates::Catalog::builtin().context("the shipped templates do not compile")?,
+        );
+        let signer =
+            crate::email::unsubscribe::Signer::new(settings.email.unsubscribe_secret.clone(), db.clone());
+        let composer = crate::email::compose::Composer::new(&settings, signer, catalog);
         Ok(Self(Arc::new(AppInner {
+            composer,
             settings,
             db,
             slack,

@@ -122,6 +122,7 @@ pub fn message_for(source: &str, contact: i64) -> NewMessage {
         address: None,
         provider: "test".into(),
         payload: serde_json::json!({"subject": "Checking in", "text": "Hello"}),
+        template: None,
         state: MessageState::Queued,
         due_at: Utc::now(),
     }

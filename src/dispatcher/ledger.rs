@@ -45,6 +45,8 @@ pub struct NewMessage {
     pub provider: String,
     /// Rendered content, provider-neutral JSON.
     pub payload: serde_json::Value,
+    /// The template it was rendered from, when one was used.
+    pub template: Option<String>,
     /// `Queued`, `Scheduled` or `AwaitingApproval`.
     pub state: MessageState,
     /// When it is due.
@@ -132,7 +134,7 @@ pub async fn enqueue(
     let backend = conn.get_database_backend();
     let mut inserted_total = 0;
     for chunk in messages.chunks(80) {
-        let mut values = Vec::with_capacity(chunk.len() * 12);
+        let mut values = Vec::with_capacity(chunk.len() * 13);
         let mut rows = Vec::with_capacity(chunk.len());
         for m in chunk {
             let b = values.len() + 1;
@@ -148,14 +150,15 @@ pub async fn enqueue(
                 Value::from(m.payload.to_string()),
                 Value::from(m.address.clone()),
                 Value::from(m.source.clone()),
+                Value::from(m.template.clone()),
                 Value::from(now),
             ]);
             // `updated_at` reuses the `created_at` parameter.
-            rows.push(format!("({}, ${})", placeholders(b, 12), b + 11));
+            rows.push(format!("({}, ${})", placeholders(b, 13), b + 12));
         }
         let sql = format!(
             "INSERT INTO messages (id, campaign_id, contact_id, channel, kind, state, provider, next_attempt_at, \
-             payload, address, source, created_at, updated_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+             payload, address, source, template, created_at, updated_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
             rows.join(",")
         );
         #[derive(FromQueryResult)]

@@ -194,10 +194,11 @@ async fn send_all(
                         retry_after: None,
                     },
                 );
-                if let Some(wait) = outcomes.iter().find_map(|o| match o {
+                let limited = outcomes.iter().find_map(|o| match o {
                     SendOutcome::RateLimited { retry_after } => Some(*retry_after),
                     _ => None,
-                }) {
+                });
+                if let Some(wait) = limited.or_else(|| provider.take_pushback()) {
                     ctx.limiter.penalize(&key, wait).await?;
                 }
                 Ok(chunk.into_iter().map(|(i, _)| i).zip(outcomes).collect())

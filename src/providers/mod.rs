@@ -24,8 +24,14 @@ pub struct ProviderSettings {
     pub max_batch: Option<usize>,
     /// Minimum spacing between two messages to the same recipient, seconds.
     pub per_recipient_interval_secs: Option<f64>,
-    /// For the test provider: the URL of an external test sink.
-    pub url: Option<String>,
+    /// The provider's endpoint: Resend's API base (`RESEND_API_URL`), the
+    /// SMTP server (`SMTP_URL`, credentials included, hence secret), or the
+    /// test provider's external sink.
+    pub url: Option<secrecy::SecretString>,
+    /// The API key (`RESEND_API_KEY`).
+    pub api_key: Option<secrecy::SecretString>,
+    /// The secret that signs the provider's webhooks (`RESEND_WEBHOOK_SECRET`, `whsec_…`).
+    pub webhook_secret: Option<secrecy::SecretString>,
     /// For the test provider: whether it honours idempotency keys.
     pub idempotent: Option<bool>,
     /// For the test provider: simulated latency per request, milliseconds.
@@ -91,6 +97,13 @@ pub trait Provider: Send + Sync {
     /// Sends up to `limits().max_batch` messages in one request. Returns one
     /// outcome per message, in order.
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome>;
+    /// The provider's own word on its rate, read from its last responses
+    /// (Resend's `ratelimit-remaining: 0` with `ratelimit-reset`): hold the
+    /// next request this long. Taking it clears it. The dispatcher asks after
+    /// every request and pushes its shared limiter back accordingly.
+    fn take_pushback(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The providers configured, by name, and the one used per channel.

@@ -245,7 +245,10 @@ impl TestProvider {
                             .timeout(Duration::from_secs(10))
                             .build()?
                     },
-                    url: format!("{}/send", url.trim_end_matches('/')),
+                    url: format!(
+                        "{}/send",
+                        secrecy::ExposeSecret::expose_secret(url).trim_end_matches('/')
+                    ),
                 },
                 behaviour,
             }),
@@ -437,7 +440,7 @@ mod tests {
         let core = Core::new(Behaviour::default());
         let addr = serve_sink(core.clone()).await.unwrap();
         let provider = TestProvider::from_settings(&ProviderSettings {
-            url: Some(format!("http://{addr}")),
+            url: Some(format!("http://{addr}").into()),
             ..Default::default()
         })
         .unwrap();

@@ -77,6 +77,7 @@ pub(crate) fn message(source: &str, contact: i64, kind: &str) -> NewMessage {
         address: None,
         provider: "test".into(),
         payload: serde_json::json!({"subject": "Hello", "text": "Hi there"}),
+        template: None,
         state: MessageState::Queued,
         due_at: Utc::now(),
     }
