@@ -70,13 +70,27 @@ pub async fn spawn_app_with(f: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Spawns the app on a given database (for `storage_test!`).
 pub async fn spawn_app_on(db: TestDb, f: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_registry(db, f, None).await
+}
+
+/// Spawns the app with the providers given (e.g. a test provider whose log
+/// the test reads) instead of those its settings configure.
+pub async fn spawn_app_with_registry(
+    db: TestDb,
+    f: impl FnOnce(&mut Settings),
+    registry: Option<warmline::providers::Registry>,
+) -> TestApp {
     init_test_process();
     let fake = FakeSlack::start(BOT_TOKEN).await;
     let mut settings = test_settings(&fake, &db);
     f(&mut settings);
-    let application = warmline::startup::Application::build_with_db(settings, db.db.clone())
-        .await
-        .expect("the app builds");
+    let application = match registry {
+        Some(r) => {
+            warmline::startup::Application::build_with_registry(settings, db.db.clone(), r).await
+        }
+        None => warmline::startup::Application::build_with_db(settings, db.db.clone()).await,
+    }
+    .expect("the app builds");
     let addr = application.local_addr();
     let app = application.app();
     let (tx, rx) = oneshot::channel::<()>();
