@@ -83,8 +83,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(Index::drop().name("messages_provider_message_id").to_owned())
-            .await?;
+        m.drop_index(
+            Index::drop()
+                .name("messages_provider_message_id")
+                .to_owned(),
+        )
+        .await?;
         m.alter_table(
             Table::alter()
                 .table(Messages::Table)

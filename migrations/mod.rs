@@ -8,6 +8,8 @@ mod m20261126_000001_core;
 mod m20261126_000002_dispatcher;
 mod m20261126_000003_contacts_email_lower;
 mod m20261126_000004_email;
+mod m20261126_000005_relationships;
+mod m20261126_000006_approvals;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_dispatcher::Migration),
             Box::new(m20261126_000003_contacts_email_lower::Migration),
             Box::new(m20261126_000004_email::Migration),
+            Box::new(m20261126_000005_relationships::Migration),
+            Box::new(m20261126_000006_approvals::Migration),
         ]
     }
 }

@@ -29,6 +29,13 @@ pub enum Command {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Check each channel against the compliance checklist; exit 1 if any check fails.
+    Doctor,
+    /// Print everything warmline holds on a contact, as JSON (consent proof included).
+    ExportContact {
+        /// The contact's email address (any case).
+        email: String,
+    },
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -55,7 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { file } => import(file).await,
+        Command::ExportContact { email } => export_contact(&email).await,
         Command::Bench(b) => crate::bench::run(b).await,
+        Command::Doctor => crate::doctor::cli().await,
     }
 }
 
@@ -92,5 +101,24 @@ async fn import(file: PathBuf) -> anyhow::Result<()> {
     let report = contacts_csv::import(&db, reader, &opts, &progress).await?;
     progress.finish_and_clear();
     print!("{report}");
+    Ok(())
+}
+
+/// `warmline export-contact <email>`: the export on stdout; an unknown
+/// address is an error (exit 1) naming it masked.
+async fn export_contact(email: &str) -> anyhow::Result<()> {
+    let settings = Settings::load(Requirements::Offline)?;
+    let db = crate::db::connect_and_migrate(&settings.database).await?;
+    let export = match crate::contacts::find_by_email(&db, email).await? {
+        Some(id) => crate::contacts::export(&db, id).await?,
+        None => None,
+    };
+    let export = export.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no contact with the email {}",
+            crate::domain::mask_email(email.trim())
+        )
+    })?;
+    println!("{}", serde_json::to_string_pretty(&export)?);
     Ok(())
 }

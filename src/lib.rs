@@ -5,14 +5,21 @@
 //! enforced on every send. This crate is the whole application; `main.rs`
 //! only parses the command line and calls [`cli::run`].
 
+pub mod api;
+pub mod approval;
 pub mod audit;
 pub mod bench;
 pub mod cli;
+pub mod consent;
+pub mod contacts;
 pub mod db;
 pub mod dispatcher;
+pub mod doctor;
 pub mod domain;
 pub mod email;
 pub mod import;
+pub mod inbound;
+pub mod interactions;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod observability;
@@ -23,6 +30,9 @@ pub mod slack;
 pub mod startup;
 pub mod telemetry;
 pub mod templates;
+pub mod triggers;
+pub mod warmth;
+pub mod webhooks;
 
 /// Installs rustls' process-wide crypto provider (ring). Every crate in the
 /// graph that speaks TLS uses ring; without this, the first TLS handshake

@@ -53,6 +53,9 @@ pub struct Settings {
     pub email: EmailSettings,
     /// `[api]`: the host CRM's JSON API.
     pub api: ApiSettings,
+    pub triggers: crate::triggers::TriggerSettings,
+    pub warmth: crate::warmth::WarmthSettings,
+    pub inbound: crate::inbound::InboundSettings,
 }
 
 /// `[email]`.

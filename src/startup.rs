@@ -98,8 +98,10 @@ impl App {
         let catalog = Arc::new(
             crate::templates::Catalog::builtin().context("the shipped templates do not compile")?,
         );
-        let signer =
-            crate::email::unsubscribe::Signer::new(settings.email.unsubscribe_secret.clone(), db.clone());
+        let signer = crate::email::unsubscribe::Signer::new(
+            settings.email.unsubscribe_secret.clone(),
+            db.clone(),
+        );
         let composer = crate::email::compose::Composer::new(&settings, signer, catalog);
         Ok(Self(Arc::new(AppInner {
             composer,
@@ -154,7 +156,13 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/metrics", get(crate::routes::health::metrics))
+        .route("/webhooks/resend", post(crate::webhooks::resend::handler))
+        .route(
+            "/u/{token}",
+            get(crate::routes::unsubscribe::page).post(crate::routes::unsubscribe::post),
+        )
         .merge(slack_routes)
+        .merge(crate::api::router(app.clone()))
         .route_layer(axum::middleware::from_fn(
             crate::observability::track_requests,
         ))
@@ -224,6 +232,9 @@ impl Application {
         };
 
         app.dispatcher.start(&app.loops, token.clone());
+        crate::triggers::start(&app, &app.loops, token.clone());
+        crate::warmth::start(&app, &app.loops, token.clone());
+        crate::approval::reminders::start(&app, &app.loops, token.clone());
         let router = router(app.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {

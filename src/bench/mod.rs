@@ -4,13 +4,25 @@
 
 pub mod crash;
 pub mod dispatch;
+pub mod email;
 pub mod import;
 pub mod slack_ack;
+pub mod warmth;
 
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The warmth decay pass over N contacts and M interactions (target:
+    /// 100,000 contacts with 1,000,000 interactions in under 2 s).
+    Warmth {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        interactions: usize,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Import N generated contacts from CSV into a fresh SQLite file.
     Import {
         #[arg(long, default_value_t = 100_000)]
@@ -40,6 +52,20 @@ pub enum BenchCommand {
     DispatchLatency {
         #[arg(long, default_value_t = 1_000)]
         messages: usize,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// A campaign of N emails through the dispatcher and the Resend client
+    /// to the fake Resend at --limit requests/s (target: 10,000 in ~50 s,
+    /// zero 429s). Fails on any 429, lost or duplicated email.
+    Email {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 2)]
+        limit: u32,
+        /// Emails per request (Resend's batch takes at most 100).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
         #[arg(long)]
         postgres: Option<String>,
     },
@@ -75,6 +101,26 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Warmth {
+            contacts,
+            interactions,
+            postgres,
+        } => print!(
+            "{}",
+            warmth::run(contacts, interactions, postgres.as_deref()).await?
+        ),
+        BenchCommand::Email {
+            messages,
+            limit,
+            batch,
+            postgres,
+        } => {
+            let r = email::run(messages, limit, batch, postgres.as_deref()).await?;
+            println!("{r}");
+            if !r.is_clean() {
+                anyhow::bail!("email bench: 429s, lost or duplicated emails");
+            }
+        }
         BenchCommand::Import { rows } => {
             let r = import::run(rows, None).await?;
             println!("{r}");

@@ -90,3 +90,18 @@ pub async fn count(
         .await?
         .map_or(0, |r| r.n))
 }
+
+/// Opens a transaction that reads and then writes: `BEGIN IMMEDIATE` on
+/// SQLite, so it takes the write lock up front instead of failing with
+/// "database is locked" when it first writes after another writer; a plain
+/// transaction on PostgreSQL, where callers lock rows with `FOR UPDATE`.
+pub async fn begin_write(db: &DatabaseConnection) -> anyhow::Result<sea_orm::DatabaseTransaction> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}

@@ -19,7 +19,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, FromQueryResult,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    Statement, Value,
 };
 
 use super::{ledger, state::MessageState};
@@ -46,13 +46,7 @@ async fn begin_claiming(
     db: &DatabaseConnection,
 ) -> anyhow::Result<(DatabaseTransaction, &'static str)> {
     let backend = db.get_database_backend();
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (backend == DbBackend::Sqlite)
-                .then_some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
+    let txn = crate::db::begin_write(db).await?;
     let lock = if backend == DbBackend::Postgres {
         "FOR UPDATE SKIP LOCKED"
     } else {

@@ -18,6 +18,7 @@
 //!   is read from the ledger, not stored.
 
 pub mod alerts;
+pub mod breaker;
 pub mod checks;
 pub mod claim;
 pub mod ledger;

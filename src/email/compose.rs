@@ -40,7 +40,11 @@ pub struct Composer {
 }
 
 impl Composer {
-    pub fn new(settings: &crate::settings::Settings, signer: Signer, catalog: Arc<Catalog>) -> Self {
+    pub fn new(
+        settings: &crate::settings::Settings,
+        signer: Signer,
+        catalog: Arc<Catalog>,
+    ) -> Self {
         let base_url = settings.server.public_url.clone().unwrap_or_else(|| {
             Url::parse(&format!("http://{}/", settings.server.addr)).expect("an address is a host")
         });
@@ -85,7 +89,10 @@ impl Composer {
             return Err(ComposeError::NotEmail(name.to_string()));
         }
         let rendered = template.render(vars)?;
-        Ok((self.compose(rendered, template.kind, contact_id).await?, template))
+        Ok((
+            self.compose(rendered, template.kind, contact_id).await?,
+            template,
+        ))
     }
 
     /// Adds sender, headers and footer to rendered parts.

@@ -6,6 +6,8 @@
 //! dispatcher knows nothing provider-specific. Adding a provider means adding
 //! a file and one line in [`Registry::from_settings`].
 
+pub mod resend;
+pub mod smtp;
 pub mod test_provider;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -130,8 +132,16 @@ impl Registry {
     /// The providers `warmline.toml` configures.
     pub fn from_settings(settings: &BTreeMap<String, ProviderSettings>) -> anyhow::Result<Self> {
         let mut registry = Self::new();
+        // First, so that Resend carries email when SMTP is configured too
+        // (`email.provider` unset: Resend if configured, else SMTP).
+        if let Some(resend) = settings.get("resend").filter(|s| s.api_key.is_some()) {
+            registry.register(Arc::new(resend::ResendProvider::from_settings(resend)?));
+        }
         if let Some(test) = settings.get("test") {
             registry.register(Arc::new(test_provider::TestProvider::from_settings(test)?));
+        }
+        if let Some(smtp) = settings.get("smtp").filter(|s| s.url.is_some()) {
+            registry.register(Arc::new(smtp::SmtpProvider::from_settings(smtp)?));
         }
         Ok(registry)
     }

@@ -1,3 +1,4 @@
 //! Operational HTTP routes: liveness, readiness and metrics.
 
 pub mod health;
+pub mod unsubscribe;

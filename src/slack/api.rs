@@ -27,6 +27,8 @@ pub enum Method {
     ViewsOpen,
     ViewsUpdate,
     ViewsPublish,
+    /// Members of `approval.approver_group`.
+    UsergroupsUsersList,
 }
 
 impl Method {
@@ -37,6 +39,7 @@ impl Method {
         Method::ViewsOpen,
         Method::ViewsUpdate,
         Method::ViewsPublish,
+        Method::UsergroupsUsersList,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Method {
             Method::ViewsOpen => "views.open",
             Method::ViewsUpdate => "views.update",
             Method::ViewsPublish => "views.publish",
+            Method::UsergroupsUsersList => "usergroups.users.list",
         }
     }
 
@@ -57,6 +61,7 @@ impl Method {
                 Some("chat:write")
             }
             Method::ViewsOpen | Method::ViewsUpdate | Method::ViewsPublish => None,
+            Method::UsergroupsUsersList => Some("usergroups:read"),
         }
     }
 }
@@ -296,6 +301,18 @@ impl SlackApi {
             client.open_session(token).views_update(req).await
         })
         .await
+    }
+
+    /// The user ids in a user group (`S…`), for `approval.approver_group`.
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackApiError> {
+        let req = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId::new(group.to_string()));
+        let (client, token, req) = (&self.client, &self.token, &req);
+        let resp = self
+            .call(Method::UsergroupsUsersList, move || async move {
+                client.open_session(token).usergroups_users_list(req).await
+            })
+            .await?;
+        Ok(resp.users.into_iter().map(|u| u.0).collect())
     }
 
     pub async fn views_publish(

@@ -20,6 +20,30 @@ pub mod actions {
     pub const AMBIGUOUS_SEND_AGAIN: &str = "ambiguous_send_again";
     /// On a delivery alert: record an ambiguous message as sent.
     pub const AMBIGUOUS_MARK_SENT: &str = "ambiguous_mark_sent";
+    /// On a circuit breaker alert: resume the paused campaign.
+    pub const BREAKER_RESUME: &str = "breaker_resume";
+    /// On a circuit breaker alert: cancel the paused campaign.
+    pub const BREAKER_CANCEL: &str = "breaker_cancel";
+    /// On an approval request: approve (after Slack's confirm dialog).
+    pub const APPROVAL_APPROVE: &str = "approval_approve";
+    /// On an approval request: deny (opens the reason modal).
+    pub const APPROVAL_DENY: &str = "approval_deny";
+    /// On an approval request: the whole audience and risk, ephemeral.
+    pub const APPROVAL_DETAILS: &str = "approval_details";
+    /// `callback_id` of the deny reason modal.
+    pub const APPROVAL_DENY_REASON: &str = "approval_deny_reason";
+    /// In the list of matches of `/warm contact`: show that contact's card.
+    pub const CONTACT_SHOW: &str = "contact_show";
+    /// On a contact card: open the nudge modal.
+    pub const CONTACT_NUDGE: &str = "contact_nudge";
+    /// On a contact card: open the log-interaction modal.
+    pub const CONTACT_LOG: &str = "contact_log";
+    /// On a contact card: revoke one channel's consent (confirmed).
+    pub const CONTACT_OPT_OUT: &str = "contact_opt_out";
+    /// On a forget prompt: erase the contact (approvers, confirmed).
+    pub const CONTACT_FORGET: &str = "contact_forget";
+    /// In the nudge modal: the template select (re-renders the preview).
+    pub const NUDGE_TEMPLATE: &str = "nudge_template";
 }
 
 /// `POST /slack/interactions` (already signature-checked). The body is a
@@ -64,10 +88,32 @@ pub async fn handle(
                     || action.action_id.0 == actions::AMBIGUOUS_MARK_SENT
                 {
                     resolve_ambiguous(app, &ev, action).await?;
+                } else if action.action_id.0 == actions::BREAKER_RESUME
+                    || action.action_id.0 == actions::BREAKER_CANCEL
+                {
+                    super::campaign_alerts::handle_action(app, &ev, action).await?;
+                } else if [
+                    actions::APPROVAL_APPROVE,
+                    actions::APPROVAL_DENY,
+                    actions::APPROVAL_DETAILS,
+                ]
+                .contains(&action.action_id.0.as_str())
+                {
+                    crate::approval::slack::handle_action(app, &ev, action).await?;
+                } else if super::contact_actions::handles(&action.action_id.0) {
+                    super::contact_actions::on_action(app, &ev, action).await?;
                 } else {
                     tracing::debug!(action = %action.action_id.0, "no handler for action");
                 }
             }
+        }
+        SlackInteractionEvent::ViewSubmission(ev)
+            if crate::approval::slack::is_deny_submission(&ev) =>
+        {
+            return crate::approval::slack::handle_deny_submission(app, &ev).await;
+        }
+        SlackInteractionEvent::ViewSubmission(ev) if super::contact_actions::owns_view(&ev) => {
+            return Ok(super::contact_actions::on_view_submission(app, &ev).await?);
         }
         other => {
             tracing::debug!(kind = ?std::mem::discriminant(&other), "ignoring an interaction type we do not use");

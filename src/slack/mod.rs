@@ -5,7 +5,9 @@
 pub mod alerts;
 pub mod api;
 pub mod blocks;
+pub mod campaign_alerts;
 pub mod commands;
+pub mod contact_actions;
 pub mod dedup;
 pub mod error;
 pub mod events;

@@ -41,6 +41,17 @@ async fn dispatch_throughput_bench_sends_each_message_once_on_postgres() {
     assert_eq!(r.duplicates, 0);
 }
 
+/// 500 emails at 2 requests/s in batches of 100: five requests, about 2 s.
+#[tokio::test]
+async fn email_bench_sends_each_email_once_without_a_429() {
+    let r = warmline::bench::email::run(500, 2, 100, None)
+        .await
+        .unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(r.requests, 5, "{r}");
+    assert!(r.max_in_any_second <= 2, "{r}");
+}
+
 #[tokio::test]
 async fn dispatch_latency_bench_delivers_every_sample() {
     let r = warmline::bench::dispatch::latency(20, None).await.unwrap();
@@ -84,4 +95,29 @@ async fn crash_bench_loses_nothing_and_sends_nothing_twice() {
             assert_eq!(r.ambiguous, 0, "{r}");
         }
     }
+}
+
+/// A small warmth decay pass: every contact scored on the first pass,
+/// nothing rewritten at the same time, every interaction read.
+async fn assert_warmth_pass(pg_url: Option<&str>) {
+    let r = warmline::bench::warmth::run(300, 3_000, pg_url).await.unwrap();
+    assert_eq!(r.first.contacts, 300, "{r}");
+    assert_eq!(r.first.updated, 300, "{r}");
+    assert_eq!(r.first.interactions, 3_000, "{r}");
+    assert_eq!(r.unchanged.updated, 0, "{r}");
+    assert!(r.unchanged.crossings.is_empty(), "{r}");
+    assert!(r.next_day.updated > 0, "{r}");
+}
+
+#[tokio::test]
+async fn warmth_bench_scores_every_contact_on_sqlite() {
+    assert_warmth_pass(None).await;
+}
+
+#[tokio::test]
+async fn warmth_bench_scores_every_contact_on_postgres() {
+    let Some(url) = postgres_base_url() else {
+        return report_pg_skipped("benches::warmth_bench_scores_every_contact_on_postgres");
+    };
+    assert_warmth_pass(Some(&url)).await;
 }

@@ -6,7 +6,10 @@
 //! (usage, status) or records what it must and hands slow work to
 //! [`App::spawn`], then answers.
 
+mod contact;
+mod doctor;
 mod help;
+mod log;
 mod status;
 
 use async_trait::async_trait;
@@ -38,7 +41,13 @@ pub trait Subcommand: Send + Sync {
 
 /// Every subcommand, in the order the usage message lists them.
 pub fn registry() -> Vec<Box<dyn Subcommand>> {
-    vec![Box::new(help::Help), Box::new(status::Status)]
+    vec![
+        Box::new(help::Help),
+        Box::new(status::Status),
+        Box::new(contact::Contact),
+        Box::new(log::Log),
+        Box::new(doctor::Doctor),
+    ]
 }
 
 pub struct Invocation<'a> {

@@ -1,0 +1,999 @@
+//! The compliance doctor (`/warm doctor`, `warmline doctor`): for each
+//! configured channel, the compliance checklist of the integration roadmap
+//! ("Compliance Checklist (Every Integration)"), checked for real against
+//! this process's settings, its code paths and the database.
+//!
+//! Two halves, so every verdict is unit-tested without a database:
+//! - [`gather`] reads the facts: it asks the dispatcher's own last-moment
+//!   check whether a marketing message without consent would be stopped,
+//!   signs and verifies an unsubscribe token with the composer's signer,
+//!   feeds every opt-out word to the inbound keyword parser, reads the
+//!   providers' declared rates, the approval settings, the webhook secrets
+//!   and the last verified webhook event, and counts the last 30 days of the
+//!   delivery ledger.
+//! - [`evaluate`] turns facts into [`Check`]s; each passes or fails with
+//!   its reason in words.
+//!
+//! Invariants:
+//! - The doctor only reads. The one write it may cause is the unsubscribe
+//!   signing key being generated and stored on first use, which the first
+//!   marketing email would do anyway.
+//! - A check that does not apply to a channel or provider (webhooks over
+//!   SMTP) passes and says "not applicable" and why; it never silently
+//!   disappears from the list.
+//! - Rates are read from the ledger (`messages.state`), the same definition
+//!   the campaign circuit breaker uses: *sends* are messages a provider
+//!   accepted (`sent`, `delivered`, `bounced`, `complained`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
+use serde::Serialize;
+
+use crate::{
+    dispatcher::{
+        checks::{self, Verdict},
+        claim::Claimed,
+        state::SkipReason,
+    },
+    startup::App,
+};
+
+/// Hard bounces must stay below 2 % of sends. The shared compliance notes
+/// give no bounce figure; 2 % is the common ceiling mailbox providers and
+/// ESPs publish, well under the 5 % at which the circuit breaker pauses a
+/// campaign.
+pub const BOUNCE_TARGET_PER_MILLE: i64 = 20;
+/// Spam complaints must stay below 0.3 % of sends: Gmail's bulk-sender
+/// ceiling (`reliability-and-compliance.md` §6; §8 suggests aiming at 0.1 %).
+pub const COMPLAINT_TARGET_PER_10K: i64 = 30;
+/// Below this many sends in the window a rate says nothing (the breaker's
+/// own minimum).
+pub const MIN_SENDS: i64 = crate::dispatcher::breaker::MIN_SENDS;
+/// The window the rates are read over.
+pub const WINDOW_DAYS: i64 = 30;
+/// A Resend send older than this with no verified webhook event since means
+/// the webhook is not arriving.
+const WEBHOOK_SILENCE: Duration = Duration::hours(1);
+/// Contact id of the token the unsubscribe check signs: no contact has it.
+const DUMMY_CONTACT: i64 = 0;
+
+/// One line of the doctor's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// `email`, `sms`, … or `all` when no channel is configured.
+    pub channel: String,
+    pub item: &'static str,
+    pub passed: bool,
+    pub reason: String,
+}
+
+impl Check {
+    fn new(channel: &str, item: &'static str, passed: bool, reason: impl Into<String>) -> Self {
+        Self {
+            channel: channel.to_string(),
+            item,
+            passed,
+            reason: reason.into(),
+        }
+    }
+
+    /// `✅ email · rate limits: resend at 2 requests/s` — the CLI's line.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {} · {}: {}",
+            if self.passed { "✅" } else { "❌" },
+            self.channel,
+            self.item,
+            self.reason
+        )
+    }
+}
+
+/// The items, in the order they are reported.
+pub mod items {
+    pub const PROVIDERS: &str = "providers configured";
+    pub const CONSENT: &str = "consent tracking";
+    pub const UNSUBSCRIBE: &str = "unsubscribe path";
+    pub const KEYWORDS: &str = "opt-out keywords";
+    pub const RATE_LIMITS: &str = "rate limits";
+    pub const APPROVAL: &str = "approval gate on bulk sends";
+    pub const WEBHOOK: &str = "webhook secret and last verified event";
+    pub const BOUNCES: &str = "hard bounce rate";
+    pub const COMPLAINTS: &str = "spam complaint rate";
+}
+
+/// What the doctor found about one channel.
+#[derive(Debug, Clone)]
+pub struct ChannelFacts {
+    pub channel: String,
+    pub providers: Vec<ProviderFacts>,
+    pub consent: ConsentFacts,
+    /// Email only: other channels unsubscribe by keyword.
+    pub unsubscribe: Option<UnsubscribeFacts>,
+    pub keywords: KeywordFacts,
+    pub approval: ApprovalFacts,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderFacts {
+    pub name: String,
+    pub requests_per_second: Option<f64>,
+    pub webhook: Webhook,
+}
+
+#[derive(Debug, Clone)]
+pub enum Webhook {
+    /// The provider has no delivery webhooks; why.
+    NotApplicable(&'static str),
+    Signed {
+        secret_set: bool,
+        /// The newest event that passed signature verification (only those
+        /// are stored).
+        last_event: Option<DateTime<Utc>>,
+        /// Messages it accepted in the window, older than an hour.
+        settled_sends: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsentFacts {
+    /// What the dispatcher's last-moment check does with a marketing message
+    /// to a contact without consent: must be `Skip(NoConsent)`.
+    pub marketing_without_consent: Result<Verdict, String>,
+    /// Ledger rows for the channel, and contacts whose current consent is a grant.
+    pub ledger_rows: i64,
+    pub granted_contacts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnsubscribeFacts {
+    pub public_url: Option<url::Url>,
+    /// The link an email would carry for the dummy contact.
+    pub link: Result<String, String>,
+    /// Whether the token taken back out of that link verifies to the
+    /// contact and channel it was signed for.
+    pub round_trips: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeywordFacts {
+    /// Opt-out words (and their lower-case, padded spellings) the parser
+    /// does not read as STOP.
+    pub unrecognised: Vec<String>,
+    pub checked: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalFacts {
+    pub min_recipients: u32,
+    pub approvers: usize,
+    pub approver_group: bool,
+    pub approvals_channel: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rates {
+    pub sends: i64,
+    pub bounced: i64,
+    pub complained: i64,
+}
+
+/// Runs every check against the running app.
+pub async fn run(app: &App) -> anyhow::Result<Vec<Check>> {
+    let facts = gather(app, Utc::now()).await?;
+    Ok(evaluate(&facts))
+}
+
+/// Whether every check passed.
+pub fn all_passed(checks: &[Check]) -> bool {
+    checks.iter().all(|c| c.passed)
+}
+
+/// Every check, channel by channel; one failing line when no channel has a
+/// provider at all.
+pub fn evaluate(facts: &[ChannelFacts]) -> Vec<Check> {
+    if facts.is_empty() {
+        return vec![Check::new(
+            "all",
+            items::PROVIDERS,
+            false,
+            "no channel has a provider: set RESEND_API_KEY or SMTP_URL for email",
+        )];
+    }
+    let mut out = Vec::new();
+    for f in facts {
+        out.push(consent(f));
+        out.push(unsubscribe(f));
+        out.push(keywords(f));
+        out.push(rate_limits(f));
+        out.push(approval(f));
+        out.extend(webhooks(f));
+        out.push(bounces(f));
+        out.push(complaints(f));
+    }
+    out
+}
+
+pub fn consent(f: &ChannelFacts) -> Check {
+    let c = &f.consent;
+    let tally = format!(
+        "{} ledger record(s) on {}, {} contact(s) currently granted",
+        c.ledger_rows, f.channel, c.granted_contacts
+    );
+    match &c.marketing_without_consent {
+        Ok(Verdict::Skip(SkipReason::NoConsent)) => Check::new(
+            &f.channel,
+            items::CONSENT,
+            true,
+            format!("marketing without a granted consent is stopped at send time; {tally}"),
+        ),
+        Ok(other) => Check::new(
+            &f.channel,
+            items::CONSENT,
+            false,
+            format!(
+                "a marketing message without consent would not be stopped (the check said {other:?})"
+            ),
+        ),
+        Err(e) => Check::new(
+            &f.channel,
+            items::CONSENT,
+            false,
+            format!("the send-time consent check failed to run: {e}"),
+        ),
+    }
+}
+
+pub fn unsubscribe(f: &ChannelFacts) -> Check {
+    let Some(u) = &f.unsubscribe else {
+        return Check::new(
+            &f.channel,
+            items::UNSUBSCRIBE,
+            true,
+            format!(
+                "not applicable: {} has no link; people opt out by replying STOP",
+                f.channel
+            ),
+        );
+    };
+    let fail = |reason: String| Check::new(&f.channel, items::UNSUBSCRIBE, false, reason);
+    let link = match &u.link {
+        Ok(link) => link,
+        Err(e) => return fail(format!("cannot sign an unsubscribe token: {e}")),
+    };
+    if !u.round_trips {
+        return fail(format!(
+            "a signed unsubscribe link does not verify back to its contact: {link}"
+        ));
+    }
+    match &u.public_url {
+        None => fail(
+            "WARMLINE_PUBLIC_URL is not set: unsubscribe links would point at the local address, which recipients cannot reach".into(),
+        ),
+        Some(url) if url.scheme() != "https" => fail(format!(
+            "WARMLINE_PUBLIC_URL is {url}: RFC 8058 one-click unsubscribe needs an https link"
+        )),
+        Some(_) => Check::new(
+            &f.channel,
+            items::UNSUBSCRIBE,
+            true,
+            format!("a signed link verifies back to its contact and is served at {link}"),
+        ),
+    }
+}
+
+pub fn keywords(f: &ChannelFacts) -> Check {
+    let k = &f.keywords;
+    if k.unrecognised.is_empty() {
+        Check::new(
+            &f.channel,
+            items::KEYWORDS,
+            true,
+            format!(
+                "{} opt-out spellings (STOP, UNSUBSCRIBE, … in any case) revoke consent when a reply arrives",
+                k.checked
+            ),
+        )
+    } else {
+        Check::new(
+            &f.channel,
+            items::KEYWORDS,
+            false,
+            format!("not read as an opt-out: {}", k.unrecognised.join(", ")),
+        )
+    }
+}
+
+pub fn rate_limits(f: &ChannelFacts) -> Check {
+    let unlimited: Vec<&str> = f
+        .providers
+        .iter()
+        .filter(|p| !p.requests_per_second.is_some_and(|r| r > 0.0))
+        .map(|p| p.name.as_str())
+        .collect();
+    if unlimited.is_empty() {
+        let rates: Vec<String> = f
+            .providers
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} at {} requests/s",
+                    p.name,
+                    p.requests_per_second.unwrap_or_default()
+                )
+            })
+            .collect();
+        Check::new(&f.channel, items::RATE_LIMITS, true, rates.join(", "))
+    } else {
+        Check::new(
+            &f.channel,
+            items::RATE_LIMITS,
+            false,
+            unlimited
+                .iter()
+                .map(|n| format!("{n} has no rate: set providers.{n}.requests_per_second"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
+
+pub fn approval(f: &ChannelFacts) -> Check {
+    let a = &f.approval;
+    let mut missing = Vec::new();
+    if a.approvers == 0 && !a.approver_group {
+        missing.push("no approvers (set WARMLINE_APPROVERS)");
+    }
+    if !a.approvals_channel {
+        missing.push("no approvals channel (set WARMLINE_APPROVALS_CHANNEL)");
+    }
+    if missing.is_empty() {
+        Check::new(
+            &f.channel,
+            items::APPROVAL,
+            true,
+            format!(
+                "sends to more than {} recipient(s) wait for one of {} approver(s){} in the approvals channel",
+                a.min_recipients,
+                a.approvers,
+                if a.approver_group {
+                    " or the approver group"
+                } else {
+                    ""
+                }
+            ),
+        )
+    } else {
+        Check::new(
+            &f.channel,
+            items::APPROVAL,
+            false,
+            format!("bulk sends cannot be approved: {}", missing.join(", ")),
+        )
+    }
+}
+
+/// One line per provider of the channel.
+pub fn webhooks(f: &ChannelFacts) -> Vec<Check> {
+    f.providers
+        .iter()
+        .map(|p| match &p.webhook {
+            Webhook::NotApplicable(why) => Check::new(
+                &f.channel,
+                items::WEBHOOK,
+                true,
+                format!("not applicable to {}: {why}", p.name),
+            ),
+            Webhook::Signed {
+                secret_set,
+                last_event,
+                settled_sends,
+            } => {
+                let last = match last_event {
+                    Some(at) => format!("last verified event {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    None => "no verified event yet".to_string(),
+                };
+                if !secret_set {
+                    Check::new(
+                        &f.channel,
+                        items::WEBHOOK,
+                        false,
+                        format!(
+                            "{}: no webhook secret (set RESEND_WEBHOOK_SECRET), so bounces and complaints are refused; {last}",
+                            p.name
+                        ),
+                    )
+                } else if *settled_sends > 0 && last_event.is_none() {
+                    Check::new(
+                        &f.channel,
+                        items::WEBHOOK,
+                        false,
+                        format!(
+                            "{}: {settled_sends} email(s) accepted in the last {WINDOW_DAYS} days but no verified event ever arrived: is the webhook registered at {} with this secret?",
+                            p.name, p.name
+                        ),
+                    )
+                } else {
+                    Check::new(
+                        &f.channel,
+                        items::WEBHOOK,
+                        true,
+                        format!("{}: secret set; {last}", p.name),
+                    )
+                }
+            }
+        })
+        .collect()
+}
+
+pub fn bounces(f: &ChannelFacts) -> Check {
+    rate_check(
+        f,
+        items::BOUNCES,
+        f.rates.bounced,
+        f.rates.bounced * 1000 < BOUNCE_TARGET_PER_MILLE * f.rates.sends,
+        "2%",
+    )
+}
+
+pub fn complaints(f: &ChannelFacts) -> Check {
+    rate_check(
+        f,
+        items::COMPLAINTS,
+        f.rates.complained,
+        f.rates.complained * 10_000 < COMPLAINT_TARGET_PER_10K * f.rates.sends,
+        "0.3%",
+    )
+}
+
+fn rate_check(
+    f: &ChannelFacts,
+    item: &'static str,
+    part: i64,
+    below_target: bool,
+    target: &str,
+) -> Check {
+    let sends = f.rates.sends;
+    if sends < MIN_SENDS {
+        return Check::new(
+            &f.channel,
+            item,
+            true,
+            format!(
+                "{part} in {sends} send(s) over {WINDOW_DAYS} days: too few to judge (from {MIN_SENDS}); target below {target}"
+            ),
+        );
+    }
+    let pct = format!("{:.2}%", part as f64 * 100.0 / sends as f64);
+    Check::new(
+        &f.channel,
+        item,
+        below_target,
+        format!(
+            "{pct} ({part} of {sends} sends over {WINDOW_DAYS} days){} target below {target}",
+            if below_target { "," } else { ", over the" }
+        ),
+    )
+}
+
+/// `warmline doctor`: prints one line per check; fails (exit 1) when any
+/// check fails, so it can gate a deploy.
+pub async fn cli() -> anyhow::Result<()> {
+    use crate::settings::{Requirements, Settings};
+    let settings = Settings::load(Requirements::Offline)?;
+    let db = crate::db::connect_and_migrate(&settings.database).await?;
+    let app = App::new(settings, db)?;
+    let checks = run(&app).await?;
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    app.db.clone().close().await.ok();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} compliance checks failed", checks.len());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Gathering facts.
+
+#[derive(FromQueryResult)]
+struct Count {
+    n: i64,
+}
+
+#[derive(FromQueryResult)]
+struct RateRow {
+    sends: i64,
+    bounced: i64,
+    complained: i64,
+}
+
+#[derive(FromQueryResult)]
+struct At {
+    received_at: DateTime<Utc>,
+}
+
+/// Reads every fact the checks need.
+pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<ChannelFacts>> {
+    let registry = app.dispatcher.registry();
+    let mut by_channel: BTreeMap<String, Vec<ProviderFacts>> = BTreeMap::new();
+    for p in registry.all() {
+        let webhook = match p.name() {
+            "resend" => {
+                let settings = app.settings.providers.get("resend");
+                Webhook::Signed {
+                    secret_set: settings.is_some_and(|s| s.webhook_secret.is_some()),
+                    last_event: last_event(&app.db, "resend").await?,
+                    settled_sends: settled_sends(&app.db, "resend", now).await?,
+                }
+            }
+            "smtp" => Webhook::NotApplicable(
+                "SMTP has no delivery webhooks; a refusal comes back as an SMTP error at send time",
+            ),
+            _ => Webhook::NotApplicable("this provider sends no delivery webhooks"),
+        };
+        by_channel
+            .entry(p.channel().to_string())
+            .or_default()
+            .push(ProviderFacts {
+                name: p.name().to_string(),
+                requests_per_second: p.limits().requests_per_second,
+                webhook,
+            });
+    }
+    let approval = ApprovalFacts {
+        min_recipients: app.settings.approval.min_recipients,
+        approvers: app.settings.slack.approvers.len(),
+        approver_group: app.settings.approval.approver_group.is_some(),
+        approvals_channel: app.settings.slack.approvals_channel.is_some(),
+    };
+    let keywords = keyword_facts();
+    let mut out = Vec::new();
+    for (channel, providers) in by_channel {
+        let unsubscribe = if channel == "email" {
+            Some(unsubscribe_facts(app).await)
+        } else {
+            None
+        };
+        out.push(ChannelFacts {
+            consent: consent_facts(app, &channel, now).await?,
+            rates: rates(&app.db, &channel, now).await?,
+            channel,
+            providers,
+            unsubscribe,
+            keywords: keywords.clone(),
+            approval: approval.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Asks the dispatcher's last-moment check about a marketing message to a
+/// contact that does not exist (so has no consent), and counts the ledger.
+async fn consent_facts(
+    app: &App,
+    channel: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ConsentFacts> {
+    let probe = Claimed {
+        id: "doctor-consent-probe".into(),
+        campaign_id: None,
+        contact_id: Some(-1),
+        channel: channel.to_string(),
+        kind: crate::templates::Kind::Marketing.as_str().to_string(),
+        address: Some("doctor-probe@example.invalid".into()),
+        attempts: 0,
+        payload: "{}".into(),
+        provider: None,
+    };
+    // The very function and settings the workers use, read-only.
+    let marketing_without_consent = checks::check_batch(
+        &app.db,
+        std::slice::from_ref(&probe),
+        &app.settings.caps,
+        &app.settings.quiet_hours,
+        now,
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))
+    .and_then(|mut v| v.pop().ok_or_else(|| "no verdict".to_string()));
+    let backend = app.db.get_database_backend();
+    let ledger_rows = Count::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM consents WHERE channel = $1",
+        [Value::from(channel)],
+    ))
+    .one(&app.db)
+    .await?
+    .map_or(0, |c| c.n);
+    let granted_contacts = Count::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM consents WHERE granted = $2 AND id IN \
+         (SELECT MAX(id) FROM consents WHERE channel = $1 GROUP BY contact_id)",
+        [Value::from(channel), Value::from(true)],
+    ))
+    .one(&app.db)
+    .await?
+    .map_or(0, |c| c.n);
+    Ok(ConsentFacts {
+        marketing_without_consent,
+        ledger_rows,
+        granted_contacts,
+    })
+}
+
+/// Signs a token as a marketing email would, builds its link, takes the
+/// token back out of the link as the `/u/{token}` route does, and verifies it.
+async fn unsubscribe_facts(app: &App) -> UnsubscribeFacts {
+    let composer = &app.composer;
+    let link = composer
+        .signer()
+        .sign(DUMMY_CONTACT, "email")
+        .await
+        .map(|token| composer.unsubscribe_url(&token))
+        .map_err(|e| format!("{e:#}"));
+    let mut round_trips = false;
+    if let Ok(link) = &link
+        && let Some(token) = url::Url::parse(link)
+            .ok()
+            .and_then(|u| u.path_segments()?.next_back().map(str::to_owned))
+        && let Ok(Some(subject)) = composer.signer().verify(&token).await
+    {
+        round_trips = subject.contact_id == DUMMY_CONTACT && subject.channel == "email";
+    }
+    UnsubscribeFacts {
+        public_url: app.settings.server.public_url.clone(),
+        link,
+        round_trips,
+    }
+}
+
+/// Feeds every opt-out word to the inbound parser, as typed and as people
+/// type it (lower case, padded, with a full stop).
+fn keyword_facts() -> KeywordFacts {
+    use crate::inbound::keywords::{Keyword, STOP_WORDS, parse};
+    let mut unrecognised = Vec::new();
+    let mut checked = 0;
+    for word in STOP_WORDS {
+        for spelling in [word.to_string(), format!("  {}. ", word.to_lowercase())] {
+            checked += 1;
+            if parse(&spelling).map(|f| f.keyword) != Some(Keyword::Stop) {
+                unrecognised.push(format!("{spelling:?}"));
+            }
+        }
+    }
+    KeywordFacts {
+        unrecognised,
+        checked,
+    }
+}
+
+async fn rates(
+    db: &impl ConnectionTrait,
+    channel: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Rates> {
+    let row = RateRow::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT \
+           CAST(COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'bounced', 'complained') THEN 1 ELSE 0 END), 0) AS BIGINT) AS sends, \
+           CAST(COALESCE(SUM(CASE WHEN state = 'bounced' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bounced, \
+           CAST(COALESCE(SUM(CASE WHEN state = 'complained' THEN 1 ELSE 0 END), 0) AS BIGINT) AS complained \
+         FROM messages WHERE channel = $1 AND sent_at IS NOT NULL AND sent_at >= $2",
+        [
+            Value::from(channel),
+            Value::from(now - Duration::days(WINDOW_DAYS)),
+        ],
+    ))
+    .one(db)
+    .await?;
+    Ok(row.map_or_else(Rates::default, |r| Rates {
+        sends: r.sends,
+        bounced: r.bounced,
+        complained: r.complained,
+    }))
+}
+
+async fn last_event(
+    db: &impl ConnectionTrait,
+    provider: &str,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    // ORDER BY … LIMIT 1 rather than MAX(): keeps the column's type, which
+    // SQLite loses on an aggregate.
+    Ok(At::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT received_at FROM provider_events WHERE provider = $1 \
+         ORDER BY received_at DESC LIMIT 1",
+        [Value::from(provider)],
+    ))
+    .one(db)
+    .await?
+    .map(|r| r.received_at))
+}
+
+async fn settled_sends(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    Ok(Count::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE provider = $1 \
+         AND sent_at IS NOT NULL AND sent_at >= $2 AND sent_at <= $3",
+        [
+            Value::from(provider),
+            Value::from(now - Duration::days(WINDOW_DAYS)),
+            Value::from(now - WEBHOOK_SILENCE),
+        ],
+    ))
+    .one(db)
+    .await?
+    .map_or(0, |c| c.n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A channel where everything is in order.
+    fn healthy() -> ChannelFacts {
+        ChannelFacts {
+            channel: "email".into(),
+            providers: vec![ProviderFacts {
+                name: "resend".into(),
+                requests_per_second: Some(2.0),
+                webhook: Webhook::Signed {
+                    secret_set: true,
+                    last_event: Some(Utc::now()),
+                    settled_sends: 10,
+                },
+            }],
+            consent: ConsentFacts {
+                marketing_without_consent: Ok(Verdict::Skip(SkipReason::NoConsent)),
+                ledger_rows: 3,
+                granted_contacts: 2,
+            },
+            unsubscribe: Some(UnsubscribeFacts {
+                public_url: Some("https://warmline.example.org".parse().unwrap()),
+                link: Ok("https://warmline.example.org/u/0.email.sig".into()),
+                round_trips: true,
+            }),
+            keywords: KeywordFacts {
+                unrecognised: vec![],
+                checked: 16,
+            },
+            approval: ApprovalFacts {
+                min_recipients: 10,
+                approvers: 2,
+                approver_group: false,
+                approvals_channel: true,
+            },
+            rates: Rates {
+                sends: 1000,
+                bounced: 5,
+                complained: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_healthy_channel_passes_every_check() {
+        // Arrange
+        let facts = vec![healthy()];
+
+        // Act
+        let checks = evaluate(&facts);
+
+        // Assert
+        assert!(all_passed(&checks), "{checks:#?}");
+        assert_eq!(checks.len(), 8);
+        assert!(checks.iter().all(|c| c.channel == "email"));
+    }
+
+    #[test]
+    fn no_provider_at_all_fails_with_what_to_set() {
+        let checks = evaluate(&[]);
+        assert_eq!(checks.len(), 1);
+        assert!(!checks[0].passed);
+        assert!(checks[0].reason.contains("RESEND_API_KEY"), "{checks:?}");
+    }
+
+    #[test]
+    fn consent_fails_when_the_send_time_check_would_let_marketing_through() {
+        let mut f = healthy();
+        assert!(consent(&f).passed);
+        f.consent.marketing_without_consent = Ok(Verdict::Send { to: "x@y.z".into() });
+        assert!(!consent(&f).passed);
+        f.consent.marketing_without_consent = Err("database is locked".into());
+        let c = consent(&f);
+        assert!(
+            !c.passed && c.reason.contains("database is locked"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn unsubscribe_needs_an_https_public_url_and_a_verifying_token() {
+        let mut f = healthy();
+        assert!(unsubscribe(&f).passed);
+
+        let u = f.unsubscribe.as_mut().unwrap();
+        u.public_url = None;
+        let c = unsubscribe(&f);
+        assert!(
+            !c.passed && c.reason.contains("WARMLINE_PUBLIC_URL"),
+            "{c:?}"
+        );
+
+        let u = f.unsubscribe.as_mut().unwrap();
+        u.public_url = Some("http://warmline.example.org".parse().unwrap());
+        let c = unsubscribe(&f);
+        assert!(!c.passed && c.reason.contains("https"), "{c:?}");
+
+        let mut f = healthy();
+        f.unsubscribe.as_mut().unwrap().round_trips = false;
+        assert!(!unsubscribe(&f).passed);
+        f.unsubscribe.as_mut().unwrap().link = Err("no secret".into());
+        assert!(!unsubscribe(&f).passed);
+    }
+
+    #[test]
+    fn unsubscribe_is_not_applicable_to_a_channel_without_links() {
+        let mut f = healthy();
+        f.channel = "sms".into();
+        f.unsubscribe = None;
+        let c = unsubscribe(&f);
+        assert!(c.passed && c.reason.starts_with("not applicable"), "{c:?}");
+    }
+
+    #[test]
+    fn keywords_fail_naming_the_words_not_recognised() {
+        let mut f = healthy();
+        assert!(keywords(&f).passed);
+        f.keywords.unrecognised = vec!["\"OPTOUT\"".into()];
+        let c = keywords(&f);
+        assert!(!c.passed && c.reason.contains("OPTOUT"), "{c:?}");
+    }
+
+    #[test]
+    fn the_real_keyword_parser_recognises_every_opt_out_word() {
+        let k = keyword_facts();
+        assert!(k.unrecognised.is_empty(), "{:?}", k.unrecognised);
+        assert!(k.checked >= 16);
+    }
+
+    #[test]
+    fn a_provider_without_a_rate_fails() {
+        let mut f = healthy();
+        let c = rate_limits(&f);
+        assert!(
+            c.passed && c.reason.contains("resend at 2 requests/s"),
+            "{c:?}"
+        );
+        f.providers[0].requests_per_second = None;
+        let c = rate_limits(&f);
+        assert!(!c.passed && c.reason.contains("providers.resend.requests_per_second"));
+        f.providers[0].requests_per_second = Some(0.0);
+        assert!(!rate_limits(&f).passed);
+    }
+
+    #[test]
+    fn the_approval_gate_needs_approvers_and_a_channel() {
+        let mut f = healthy();
+        assert!(approval(&f).passed);
+        f.approval.approvers = 0;
+        let c = approval(&f);
+        assert!(
+            !c.passed && c.reason.contains("WARMLINE_APPROVERS"),
+            "{c:?}"
+        );
+        f.approval.approver_group = true;
+        assert!(approval(&f).passed, "a group is enough");
+        f.approval.approvals_channel = false;
+        let c = approval(&f);
+        assert!(!c.passed && c.reason.contains("WARMLINE_APPROVALS_CHANNEL"));
+    }
+
+    #[test]
+    fn webhooks_need_a_secret_and_events_once_mail_went_out() {
+        let mut f = healthy();
+        assert!(webhooks(&f)[0].passed);
+        assert!(webhooks(&f)[0].reason.contains("last verified event"));
+
+        f.providers[0].webhook = Webhook::Signed {
+            secret_set: false,
+            last_event: None,
+            settled_sends: 0,
+        };
+        let c = &webhooks(&f)[0];
+        assert!(
+            !c.passed && c.reason.contains("RESEND_WEBHOOK_SECRET"),
+            "{c:?}"
+        );
+
+        f.providers[0].webhook = Webhook::Signed {
+            secret_set: true,
+            last_event: None,
+            settled_sends: 0,
+        };
+        let c = &webhooks(&f)[0];
+        assert!(
+            c.passed && c.reason.contains("no verified event yet"),
+            "{c:?}"
+        );
+
+        f.providers[0].webhook = Webhook::Signed {
+            secret_set: true,
+            last_event: None,
+            settled_sends: 4,
+        };
+        assert!(!webhooks(&f)[0].passed, "mail went out, nothing came back");
+    }
+
+    #[test]
+    fn webhooks_are_not_applicable_to_smtp_and_say_so() {
+        let mut f = healthy();
+        f.providers[0] = ProviderFacts {
+            name: "smtp".into(),
+            requests_per_second: Some(5.0),
+            webhook: Webhook::NotApplicable("SMTP has no delivery webhooks"),
+        };
+        let c = &webhooks(&f)[0];
+        assert!(
+            c.passed && c.reason.starts_with("not applicable to smtp"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn bounce_rate_fails_at_two_percent() {
+        let mut f = healthy();
+        f.rates = Rates {
+            sends: 1000,
+            bounced: 19,
+            complained: 0,
+        };
+        assert!(bounces(&f).passed);
+        f.rates.bounced = 20;
+        let c = bounces(&f);
+        assert!(!c.passed && c.reason.contains("2.00%"), "{c:?}");
+    }
+
+    #[test]
+    fn complaint_rate_fails_at_three_per_thousand() {
+        let mut f = healthy();
+        f.rates = Rates {
+            sends: 1000,
+            bounced: 0,
+            complained: 2,
+        };
+        assert!(complaints(&f).passed);
+        f.rates.complained = 3;
+        let c = complaints(&f);
+        assert!(!c.passed && c.reason.contains("0.30%"), "{c:?}");
+    }
+
+    #[test]
+    fn too_few_sends_pass_and_say_so() {
+        let mut f = healthy();
+        f.rates = Rates {
+            sends: 10,
+            bounced: 5,
+            complained: 5,
+        };
+        let b = bounces(&f);
+        assert!(b.passed && b.reason.contains("too few"), "{b:?}");
+        assert!(complaints(&f).passed);
+    }
+
+    #[test]
+    fn a_line_shows_the_verdict_channel_item_and_reason() {
+        let c = Check::new("email", items::RATE_LIMITS, false, "smtp has no rate");
+        assert_eq!(c.line(), "❌ email · rate limits: smtp has no rate");
+    }
+}

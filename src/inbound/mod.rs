@@ -1,0 +1,1169 @@
+//! Inbound messages: the ONE entry point every channel's replies go through
+//! ([`receive`]) — the host app's `POST /api/v1/inbound` today, the SMS,
+//! WhatsApp and Instagram webhooks when they land.
+//!
+//! One inbound message, in one transaction:
+//! 1. is stored in `inbound_messages`, linked to the contact with that
+//!    address (email compared case-insensitively; phone in E.164; Instagram
+//!    by the IGSID kept in the contact's `metadata.instagram_id`, since
+//!    contacts have no Instagram column). An unknown sender is stored with
+//!    no contact, and nothing else happens to anyone.
+//! 2. is linked (`in_reply_to`) to the latest message we sent that contact
+//!    (or that address) on that channel;
+//! 3. if it is a keyword ([`keywords`]): STOP and friends revoke that
+//!    channel's consent, START and friends restore it (source
+//!    `reply_keyword`, text = the word received), HELP and INFO are answered
+//!    with `[inbound] help_text`;
+//! 4. if it is an ordinary reply, records an interaction (kind `email` or
+//!    `message`, inbound), which refreshes the contact's warmth;
+//! 5. stops the contact's active trigger sequences (`trigger_runs`, reason
+//!    `replied`, or `opted_out` for a STOP) and skips that contact's pending
+//!    trigger messages on that channel (skip reason `cancelled`): a person
+//!    who answered is talking to us, not waiting for step 2 of a drip.
+//!
+//! After the commit the dispatcher is woken for a confirmation, and the
+//! message is posted to Slack in the thread of the campaign it answers
+//! (else the approvals channel, else only logged), off the request path.
+//!
+//! Invariants:
+//! - One confirmation, then silence (CTIA; FCC 24-18 allows exactly one
+//!   confirmation text). A STOP is confirmed only when it changes the
+//!   channel's consent — the ledger's newest row for the channel was not
+//!   already a revocation; a START only when it was not already a grant.
+//!   Repeats append nothing and send nothing. HELP is informational and is
+//!   answered every time.
+//! - A keyword's consent effect never depends on the confirmation: with no
+//!   provider for the channel (SMS and WhatsApp land later) or no email
+//!   sender, consent still changes, `confirmed` stays false and the reason
+//!   is logged and returned.
+//! - Confirmations are `transactional` ledger messages: the dispatcher sends
+//!   them without consent (they answer a revocation), but a suppressed
+//!   address still blocks them, as it should.
+//! - Read-then-append consent decisions are serialised per contact: the
+//!   transaction's first statement is the INSERT (so SQLite holds its single
+//!   write lock from the start and never upgrades a read snapshot), and on
+//!   PostgreSQL the contact row is locked `FOR UPDATE`. Two concurrent STOPs
+//!   append one revocation and queue one confirmation.
+//! - Keywords are not interactions: a STOP must not warm a relationship.
+//! - Addresses are masked in logs, the audit log and Slack.
+
+pub mod keywords;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Statement, TransactionTrait,
+    Value,
+};
+use serde::Deserialize;
+use slack_morphism::prelude::*;
+
+pub use keywords::Keyword;
+
+use crate::{
+    consent::{self, Source},
+    dispatcher::{
+        ledger::{self, NewMessage},
+        state::{MessageState, SkipReason},
+    },
+    domain::{E164Phone, EmailAddress, mask_email, mask_phone},
+    interactions::{self, Direction, NewInteraction},
+    startup::App,
+};
+
+/// Who a keyword's consent change is attributed to in the ledger and the
+/// audit log: the person who sent it.
+const ACTOR: &str = "recipient";
+
+/// How far in the future a `received_at` may be (clock skew between the
+/// host app and us), beyond which it is refused.
+const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Longest interaction summary kept from a reply.
+const SUMMARY_CHARS: usize = 280;
+
+/// Longest reply text quoted in Slack.
+const SLACK_QUOTE_CHARS: usize = 2_000;
+
+/// `[inbound]`: what warmline answers to keywords. Unset texts use the
+/// defaults below, which name the product (`email.product_name`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundSettings {
+    /// The answer to HELP and INFO.
+    pub help_text: Option<String>,
+    /// The one confirmation of a STOP.
+    pub stop_confirmation: Option<String>,
+    /// The one confirmation of a START.
+    pub start_confirmation: Option<String>,
+}
+
+impl InboundSettings {
+    pub fn help_text(&self, product: &str) -> String {
+        configured(&self.help_text).unwrap_or_else(|| {
+            format!(
+                "{product}: you get messages from {product} on this channel. \
+                 Reply STOP to unsubscribe, START to resubscribe."
+            )
+        })
+    }
+
+    pub fn stop_confirmation(&self, product: &str) -> String {
+        configured(&self.stop_confirmation).unwrap_or_else(|| {
+            format!(
+                "You're unsubscribed from {product} messages on this channel and will get \
+                 no more. Reply START to resubscribe."
+            )
+        })
+    }
+
+    pub fn start_confirmation(&self, product: &str) -> String {
+        configured(&self.start_confirmation).unwrap_or_else(|| {
+            format!(
+                "You're resubscribed to {product} messages on this channel. \
+                 Reply STOP to unsubscribe, HELP for help."
+            )
+        })
+    }
+}
+
+fn configured(text: &Option<String>) -> Option<String> {
+    text.as_ref()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// The channels a reply can arrive on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Email,
+    Sms,
+    Whatsapp,
+    Instagram,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Whatsapp,
+        Channel::Instagram,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Instagram => "instagram",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// How a person would name it in a sentence.
+    fn label(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "SMS",
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Instagram => "Instagram",
+        }
+    }
+}
+
+/// Who sent a message, parsed for its channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    Email(EmailAddress),
+    /// SMS and WhatsApp.
+    Phone(E164Phone),
+    /// An Instagram-scoped user id (IGSID).
+    Instagram(String),
+}
+
+impl Sender {
+    /// Parses `raw` as the address type `channel` uses: an email address;
+    /// an E.164 phone number (`+14155552671`; WhatsApp's `wa_id` form
+    /// without `+` is accepted too); an IGSID (digits).
+    pub fn parse(channel: Channel, raw: &str) -> Result<Self, InboundError> {
+        let raw = raw.trim();
+        let invalid = |message: String| InboundError::Invalid {
+            field: "from",
+            message,
+        };
+        match channel {
+            Channel::Email => EmailAddress::parse(raw)
+                .map(Sender::Email)
+                .map_err(|e| invalid(e.to_string())),
+            Channel::Sms | Channel::Whatsapp => {
+                let parsed = E164Phone::parse(raw, None).or_else(|e| {
+                    // WhatsApp webhooks send `wa_id`, the international
+                    // number without its `+`. Only there: for SMS a bare
+                    // national number would be read in the wrong country.
+                    let digits = !raw.is_empty() && raw.chars().all(|c| c.is_ascii_digit());
+                    if channel == Channel::Whatsapp && digits {
+                        E164Phone::parse(&format!("+{raw}"), None)
+                    } else {
+                        Err(e)
+                    }
+                });
+                parsed.map(Sender::Phone).map_err(|e| {
+                    invalid(format!(
+                        "{e}; {} senders are phone numbers in E.164 form, like +14155552671",
+                        channel.label()
+                    ))
+                })
+            }
+            Channel::Instagram => {
+                if !raw.is_empty() && raw.len() <= 64 && raw.chars().all(|c| c.is_ascii_digit()) {
+                    Ok(Sender::Instagram(raw.to_string()))
+                } else {
+                    Err(invalid(
+                        "Instagram senders are Instagram-scoped user ids (IGSID, digits)".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The address as stored and sent to.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Sender::Email(e) => e.as_str(),
+            Sender::Phone(p) => p.as_str(),
+            Sender::Instagram(id) => id,
+        }
+    }
+
+    /// For logs, the audit log and Slack.
+    pub fn masked(&self) -> String {
+        match self {
+            Sender::Email(e) => mask_email(e.as_str()),
+            Sender::Phone(p) => mask_phone(p.as_str()),
+            // IGSIDs are long digit strings: the same shape as a phone's mask.
+            Sender::Instagram(id) => mask_phone(id),
+        }
+    }
+}
+
+/// One message a person sent us.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub channel: Channel,
+    pub from: Sender,
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Inbound {
+    /// Parses a channel's name and a sender for it.
+    pub fn parse(
+        channel: &str,
+        from: &str,
+        text: impl Into<String>,
+        received_at: DateTime<Utc>,
+    ) -> Result<Self, InboundError> {
+        let channel = Channel::parse(channel).ok_or_else(|| InboundError::Invalid {
+            field: "channel",
+            message: format!("'{channel}' is not a channel: use email, sms, whatsapp or instagram"),
+        })?;
+        Ok(Self {
+            channel,
+            from: Sender::parse(channel, from)?,
+            text: text.into(),
+            received_at,
+        })
+    }
+
+    /// Refuses what [`Inbound::parse`] cannot: a sender of the wrong kind
+    /// for the channel, a time in the future.
+    fn check(&self, now: DateTime<Utc>) -> Result<(), InboundError> {
+        let matches = matches!(
+            (self.channel, &self.from),
+            (Channel::Email, Sender::Email(_))
+                | (Channel::Sms | Channel::Whatsapp, Sender::Phone(_))
+                | (Channel::Instagram, Sender::Instagram(_))
+        );
+        if !matches {
+            return Err(InboundError::Invalid {
+                field: "from",
+                message: format!("not a {} sender", self.channel.label()),
+            });
+        }
+        if self.received_at > now + MAX_CLOCK_SKEW {
+            return Err(InboundError::Invalid {
+                field: "received_at",
+                message: "received_at is in the future".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a keyword did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The channel's consent is revoked (now, or it already was).
+    Revoked,
+    /// The channel's consent is granted (now, or it already was).
+    Restored,
+    /// The help text was queued.
+    Help,
+    /// Not a keyword, or a keyword from an unknown sender.
+    None,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Revoked => "revoked",
+            Action::Restored => "restored",
+            Action::Help => "help",
+            Action::None => "none",
+        }
+    }
+}
+
+/// The answer warmline sends back to a keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing to answer (not a keyword, a repeat, an unknown sender).
+    None,
+    /// In the ledger with this id; the dispatcher sends it.
+    Queued(String),
+    /// Should have been answered but cannot be: why (no provider, no sender).
+    Unavailable(String),
+}
+
+/// What [`receive`] did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The `inbound_messages` row.
+    pub id: i64,
+    pub contact_id: Option<i64>,
+    pub keyword: Option<Keyword>,
+    pub action: Action,
+    /// Whether the consent ledger got a new row.
+    pub consent_changed: bool,
+    /// The message of ours it answers.
+    pub in_reply_to: Option<String>,
+    pub reply: Reply,
+    /// Trigger sequences stopped.
+    pub triggers_stopped: u64,
+    /// Pending trigger messages skipped.
+    pub messages_cancelled: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    /// A field of the message is wrong; `field` is its name.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for InboundError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        InboundError::Internal(e.into())
+    }
+}
+
+/// Receives one inbound message: stores it and applies its effects in one
+/// transaction, then wakes the dispatcher and posts to Slack.
+pub async fn receive(app: &App, msg: Inbound) -> Result<Outcome, InboundError> {
+    let now = Utc::now();
+    msg.check(now)?;
+    let txn = app.db.begin().await?;
+    let applied = match apply(&txn, app, &msg, now).await {
+        Ok(a) => a,
+        Err(e) => {
+            txn.rollback().await?;
+            return Err(e);
+        }
+    };
+    txn.commit().await?;
+    Ok(applied.finish(app))
+}
+
+/// The effects of one message, applied in a transaction but not yet
+/// committed. Call [`Applied::finish`] after the commit.
+pub struct Applied {
+    pub outcome: Outcome,
+    notice: Notice,
+}
+
+impl Applied {
+    /// After the commit: wakes the dispatcher for a confirmation and hands
+    /// the Slack post to a background task.
+    pub fn finish(self, app: &App) -> Outcome {
+        let Applied { outcome, notice } = self;
+        if matches!(outcome.reply, Reply::Queued(_)) {
+            app.dispatcher.wake();
+        }
+        tracing::info!(
+            inbound_id = outcome.id,
+            channel = notice.channel.as_str(),
+            from = %notice.masked_from,
+            contact_id = outcome.contact_id,
+            keyword = outcome.keyword.map(Keyword::as_str),
+            action = outcome.action.as_str(),
+            triggers_stopped = outcome.triggers_stopped,
+            messages_cancelled = outcome.messages_cancelled,
+            "inbound message received"
+        );
+        if let Reply::Unavailable(why) = &outcome.reply {
+            tracing::warn!(
+                inbound_id = outcome.id,
+                channel = notice.channel.as_str(),
+                from = %notice.masked_from,
+                "keyword not confirmed: {why}"
+            );
+        }
+        let app2 = app.clone();
+        app.spawn("post an inbound message to Slack", async move {
+            post_to_slack(&app2, &notice).await
+        });
+        outcome
+    }
+}
+
+/// Validates and applies `msg` inside `txn` (the API runs it inside its
+/// idempotency transaction). The first statement is a write; see the
+/// module's invariants.
+pub async fn apply(
+    txn: &DatabaseTransaction,
+    app: &App,
+    msg: &Inbound,
+    now: DateTime<Utc>,
+) -> Result<Applied, InboundError> {
+    msg.check(now)?;
+    let backend = txn.get_database_backend();
+    let channel = msg.channel.as_str();
+    let found = keywords::parse(&msg.text);
+
+    // 1. Store it, resolving the contact in the same statement.
+    let (id, contact_id) = insert(txn, msg, found.as_ref().map(|f| f.keyword), now).await?;
+    if backend == DbBackend::Postgres
+        && let Some(c) = contact_id
+    {
+        // Serialises consent decisions for this contact (SQLite: the
+        // INSERT above already holds the database's only write lock).
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT id FROM contacts WHERE id = $1 FOR UPDATE",
+            [Value::from(c)],
+        ))
+        .await?;
+    }
+
+    // 2. What it answers.
+    let answered = answered_message(txn, msg, contact_id).await?;
+    if let Some(a) = &answered {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE inbound_messages SET in_reply_to = $1 WHERE id = $2",
+            [Value::from(a.id.clone()), Value::from(id)],
+        ))
+        .await?;
+    }
+
+    let mut outcome = Outcome {
+        id,
+        contact_id,
+        keyword: found.as_ref().map(|f| f.keyword),
+        action: Action::None,
+        consent_changed: false,
+        in_reply_to: answered.as_ref().map(|a| a.id.clone()),
+        reply: Reply::None,
+        triggers_stopped: 0,
+        messages_cancelled: 0,
+    };
+
+    if let Some(contact) = contact_id {
+        // 3. Keywords.
+        let product = product_name(app);
+        let answer = match &found {
+            Some(f) => {
+                let (action, changed, answer) = keyword_effect(txn, msg, contact, f).await?;
+                outcome.action = action;
+                outcome.consent_changed = changed;
+                answer
+            }
+            None => None,
+        };
+        if let Some(kind) = answer {
+            outcome.reply = queue_reply(txn, app, msg, contact, id, kind, &product, now).await?;
+            if matches!(outcome.reply, Reply::Queued(_)) {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE inbound_messages SET confirmed = $1 WHERE id = $2",
+                    [Value::from(true), Value::from(id)],
+                ))
+                .await?;
+            }
+        }
+
+        // 4. An ordinary reply is an interaction; a keyword is not.
+        if found.is_none() {
+            interactions::record(
+                txn,
+                &NewInteraction {
+                    contact_id: contact,
+                    kind: if msg.channel == Channel::Email {
+                        interactions::Kind::Email
+                    } else {
+                        interactions::Kind::Message
+                    },
+                    direction: Direction::Inbound,
+                    occurred_at: msg.received_at,
+                    summary: Some(truncate(msg.text.trim(), SUMMARY_CHARS))
+                        .filter(|s| !s.is_empty()),
+                    source: format!("inbound:{channel}"),
+                    channel: Some(channel.to_string()),
+                },
+                now,
+            )
+            .await?;
+        }
+
+        // 5. Automated follow-ups stop.
+        let reason = if outcome.action == Action::Revoked {
+            "opted_out"
+        } else {
+            "replied"
+        };
+        outcome.triggers_stopped = stop_trigger_runs(txn, contact, reason, now).await?;
+        outcome.messages_cancelled =
+            cancel_trigger_messages(txn, contact, msg.channel, now).await?;
+    }
+
+    let notice = Notice {
+        inbound_id: id,
+        channel: msg.channel,
+        masked_from: msg.from.masked(),
+        contact_name: match contact_id {
+            Some(c) => contact_name(txn, c).await?,
+            None => None,
+        },
+        known: contact_id.is_some(),
+        text: msg.text.clone(),
+        action: outcome.action,
+        consent_changed: outcome.consent_changed,
+        reply: outcome.reply.clone(),
+        campaign_name: answered.as_ref().and_then(|a| a.campaign_name.clone()),
+        slack_channel: answered.as_ref().and_then(|a| a.slack_channel.clone()),
+        slack_ts: answered.as_ref().and_then(|a| a.slack_ts.clone()),
+    };
+    Ok(Applied { outcome, notice })
+}
+
+/// Inserts the row, the contact found by a subquery. Returns its id and
+/// the contact.
+async fn insert(
+    txn: &DatabaseTransaction,
+    msg: &Inbound,
+    keyword: Option<Keyword>,
+    now: DateTime<Utc>,
+) -> Result<(i64, Option<i64>), InboundError> {
+    let backend = txn.get_database_backend();
+    let (lookup, key) = match &msg.from {
+        // Import and the messages API compare emails lower-cased too.
+        Sender::Email(e) => (
+            "SELECT id FROM contacts WHERE LOWER(email) = $7 ORDER BY id LIMIT 1",
+            e.as_str().to_lowercase(),
+        ),
+        Sender::Phone(p) => (
+            "SELECT id FROM contacts WHERE phone = $7 ORDER BY id LIMIT 1",
+            p.as_str().to_string(),
+        ),
+        // Contacts have no Instagram column: the IGSID is looked for in
+        // `metadata.instagram_id` (an import column of that name lands
+        // there). Metadata is always a JSON object; SQLite checks anyway,
+        // since a malformed value would fail the whole statement.
+        Sender::Instagram(id) if backend == DbBackend::Postgres => (
+            "SELECT id FROM contacts WHERE (metadata::jsonb ->> 'instagram_id') = $7 ORDER BY id LIMIT 1",
+            id.clone(),
+        ),
+        Sender::Instagram(id) => (
+            "SELECT id FROM contacts WHERE CASE WHEN json_valid(metadata) \
+             THEN CAST(json_extract(metadata, '$.instagram_id') AS TEXT) END = $7 ORDER BY id LIMIT 1",
+            id.clone(),
+        ),
+    };
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i64,
+        contact_id: Option<i64>,
+    }
+    let row = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "INSERT INTO inbound_messages (contact_id, channel, from_address, text, keyword, confirmed, received_at, created_at) \
+             VALUES (({lookup}), $1, $2, $3, $4, $5, $6, $8) RETURNING id, contact_id"
+        ),
+        [
+            Value::from(msg.channel.as_str()),
+            Value::from(msg.from.as_str()),
+            Value::from(msg.text.clone()),
+            Value::from(keyword.map(|k| k.as_str().to_string())),
+            Value::from(false),
+            Value::from(msg.received_at),
+            Value::from(key),
+            Value::from(now),
+        ],
+    ))
+    .one(txn)
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("INSERT … RETURNING returned no row"))?;
+    Ok((row.id, row.contact_id))
+}
+
+/// The latest message we sent this contact (or this address) on this
+/// channel, with its campaign's Slack thread.
+#[derive(Debug, FromQueryResult)]
+struct Answered {
+    id: String,
+    campaign_name: Option<String>,
+    slack_channel: Option<String>,
+    slack_ts: Option<String>,
+}
+
+async fn answered_message(
+    txn: &DatabaseTransaction,
+    msg: &Inbound,
+    contact_id: Option<i64>,
+) -> Result<Option<Answered>, InboundError> {
+    // "Sent or later": the provider took it. `sent_at` may be unset on rows
+    // moved by hand, so the last update stands in for it.
+    Ok(Answered::find_by_statement(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        "SELECT m.id, c.name AS campaign_name, c.slack_channel, c.slack_ts \
+         FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id \
+         WHERE m.channel = $1 AND m.state IN ('sent', 'delivered', 'bounced', 'complained') \
+           AND (m.contact_id = $2 OR LOWER(m.address) = $3) \
+         ORDER BY COALESCE(m.sent_at, m.updated_at) DESC, m.id DESC LIMIT 1",
+        [
+            Value::from(msg.channel.as_str()),
+            Value::from(contact_id),
+            Value::from(msg.from.as_str().to_lowercase()),
+        ],
+    ))
+    .one(txn)
+    .await?)
+}
+
+/// Which answer a keyword needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    StopConfirmation,
+    StartConfirmation,
+    Help,
+}
+
+/// Applies a keyword to the contact's consent. Returns the action, whether
+/// the ledger changed, and the answer owed.
+async fn keyword_effect(
+    txn: &DatabaseTransaction,
+    msg: &Inbound,
+    contact: i64,
+    found: &keywords::Found,
+) -> Result<(Action, bool, Option<Answer>), InboundError> {
+    let channel = msg.channel.as_str();
+    let (granted, action, answer) = match found.keyword {
+        Keyword::Help => return Ok((Action::Help, false, Some(Answer::Help))),
+        Keyword::Stop => (false, Action::Revoked, Answer::StopConfirmation),
+        Keyword::Start => (true, Action::Restored, Answer::StartConfirmation),
+    };
+    let current = consent::current(txn, contact).await?;
+    let already = current.get(channel).is_some_and(|c| c.granted == granted);
+    if already {
+        // One confirmation, then silence.
+        return Ok((action, false, None));
+    }
+    consent::record(
+        txn,
+        contact,
+        channel,
+        granted,
+        Source::ReplyKeyword,
+        Some(ACTOR),
+        Some(&found.word),
+    )
+    .await?;
+    crate::audit::record(
+        txn,
+        ACTOR,
+        if granted {
+            "consent.granted"
+        } else {
+            "consent.revoked"
+        },
+        Some(&msg.from.masked()),
+        serde_json::json!({
+            "contact_id": contact,
+            "channel": channel,
+            "source": Source::ReplyKeyword.as_str(),
+            "keyword": found.word,
+        }),
+    )
+    .await?;
+    Ok((action, true, Some(answer)))
+}
+
+/// Enqueues the answer to a keyword as a transactional message to the
+/// sender, or says why it cannot be sent.
+#[allow(clippy::too_many_arguments)]
+async fn queue_reply(
+    txn: &DatabaseTransaction,
+    app: &App,
+    msg: &Inbound,
+    contact: i64,
+    inbound_id: i64,
+    answer: Answer,
+    product: &str,
+    now: DateTime<Utc>,
+) -> Result<Reply, InboundError> {
+    let settings = &app.settings.inbound;
+    let (text, subject) = match answer {
+        Answer::StopConfirmation => (
+            settings.stop_confirmation(product),
+            format!("{product}: you're unsubscribed"),
+        ),
+        Answer::StartConfirmation => (
+            settings.start_confirmation(product),
+            format!("{product}: you're resubscribed"),
+        ),
+        Answer::Help => (settings.help_text(product), format!("{product}: help")),
+    };
+    let channel = msg.channel.as_str();
+    let Some(provider) = app.dispatcher.registry().for_channel(channel) else {
+        return Ok(Reply::Unavailable(format!(
+            "no provider serves the {channel} channel"
+        )));
+    };
+    let payload = if msg.channel == Channel::Email {
+        let rendered = crate::templates::Rendered {
+            subject: Some(subject),
+            text,
+            html: None,
+        };
+        match app
+            .composer
+            .compose(rendered, crate::templates::Kind::Transactional, None)
+            .await
+        {
+            Ok(email) => email.to_payload(),
+            Err(crate::email::compose::ComposeError::NoSender) => {
+                return Ok(Reply::Unavailable(
+                    "no email sender is configured (WARMLINE_EMAIL_FROM)".into(),
+                ));
+            }
+            Err(e) => return Err(anyhow::Error::from(e).into()),
+        }
+    } else {
+        serde_json::json!({ "text": text })
+    };
+    let message = NewMessage {
+        // One answer per inbound message, whatever retries the caller makes.
+        source: format!("inbound:{inbound_id}"),
+        campaign_id: None,
+        contact_id: Some(contact),
+        channel: channel.to_string(),
+        kind: crate::templates::Kind::Transactional.as_str().to_string(),
+        // To the address that wrote, not whatever the contact has on file.
+        address: Some(msg.from.as_str().to_string()),
+        provider: provider.name().to_string(),
+        payload,
+        template: None,
+        state: MessageState::Queued,
+        due_at: now,
+    };
+    ledger::enqueue(txn, std::slice::from_ref(&message), now).await?;
+    Ok(Reply::Queued(message.id()))
+}
+
+/// Stops every active trigger sequence of the contact. `trigger_runs` has
+/// no channel: a reply anywhere means the person is in touch.
+async fn stop_trigger_runs(
+    txn: &DatabaseTransaction,
+    contact: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, InboundError> {
+    let r = txn
+        .execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            "UPDATE trigger_runs SET state = 'stopped', stopped_reason = $1, updated_at = $2 \
+             WHERE contact_id = $3 AND state = 'active'",
+            [Value::from(reason), Value::from(now), Value::from(contact)],
+        ))
+        .await?;
+    Ok(r.rows_affected())
+}
+
+/// Skips the contact's trigger messages on `channel` that no worker holds
+/// yet (`sending` ones are in flight and finish).
+async fn cancel_trigger_messages(
+    txn: &DatabaseTransaction,
+    contact: i64,
+    channel: Channel,
+    now: DateTime<Utc>,
+) -> Result<u64, InboundError> {
+    let pending = [
+        MessageState::AwaitingApproval,
+        MessageState::Scheduled,
+        MessageState::Held,
+        MessageState::Queued,
+        MessageState::Deferred,
+        MessageState::Paused,
+    ];
+    debug_assert!(pending.iter().all(|s| s.can_move_to(MessageState::Skipped)));
+    let states = pending
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: String,
+    }
+    let ids = Id::find_by_statement(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        format!(
+            "UPDATE messages SET state = $1, skip_reason = $2, updated_at = $3, locked_by = NULL \
+             WHERE contact_id = $4 AND channel = $5 AND source LIKE 'trigger:%' AND state IN ({states}) \
+             RETURNING id"
+        ),
+        [
+            Value::from(MessageState::Skipped.as_str()),
+            Value::from(SkipReason::Cancelled.as_str()),
+            Value::from(now),
+            Value::from(contact),
+            Value::from(channel.as_str()),
+        ],
+    ))
+    .all(txn)
+    .await?;
+    let detail = format!(
+        "skipped: {} (the contact replied on {})",
+        SkipReason::Cancelled.as_str(),
+        channel.as_str()
+    );
+    let events: Vec<(&str, MessageState, String)> = ids
+        .iter()
+        .map(|i| (i.id.as_str(), MessageState::Skipped, detail.clone()))
+        .collect();
+    ledger::record_events(txn, &events, now).await?;
+    Ok(ids.len() as u64)
+}
+
+async fn contact_name(
+    txn: &DatabaseTransaction,
+    contact: i64,
+) -> Result<Option<String>, InboundError> {
+    #[derive(FromQueryResult)]
+    struct Name {
+        first_name: Option<String>,
+        last_name: Option<String>,
+    }
+    let row = Name::find_by_statement(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        "SELECT first_name, last_name FROM contacts WHERE id = $1",
+        [Value::from(contact)],
+    ))
+    .one(txn)
+    .await?;
+    Ok(row.and_then(|n| {
+        let full = [n.first_name, n.last_name]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!full.is_empty()).then_some(full)
+    }))
+}
+
+fn product_name(app: &App) -> String {
+    app.settings
+        .email
+        .product_name
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "warmline".to_string())
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// What is posted to Slack about one inbound message.
+#[derive(Debug, Clone)]
+struct Notice {
+    inbound_id: i64,
+    channel: Channel,
+    masked_from: String,
+    contact_name: Option<String>,
+    known: bool,
+    text: String,
+    action: Action,
+    consent_changed: bool,
+    reply: Reply,
+    campaign_name: Option<String>,
+    slack_channel: Option<String>,
+    slack_ts: Option<String>,
+}
+
+/// Escapes the three characters Slack's mrkdwn treats as control
+/// characters, so a reply cannot mention `@channel` or forge a link.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl Notice {
+    /// The campaign's thread, else the approvals channel (top level).
+    fn destination(&self, app: &App) -> Option<(String, Option<String>)> {
+        match (&self.slack_channel, &self.slack_ts) {
+            (Some(c), Some(ts)) if !c.is_empty() && !ts.is_empty() => {
+                Some((c.clone(), Some(ts.clone())))
+            }
+            _ => app
+                .settings
+                .slack
+                .approvals_channel
+                .clone()
+                .map(|c| (c, None)),
+        }
+    }
+
+    fn text(&self) -> String {
+        let who = match (&self.contact_name, self.known) {
+            (Some(name), _) => format!("*{}* ({})", escape(name), escape(&self.masked_from)),
+            (None, true) => escape(&self.masked_from),
+            (None, false) => format!("an unknown sender ({})", escape(&self.masked_from)),
+        };
+        let about = self
+            .campaign_name
+            .as_deref()
+            .map(|c| format!(" to *{}*", escape(c)))
+            .unwrap_or_default();
+        let quoted = truncate(self.text.trim(), SLACK_QUOTE_CHARS);
+        let quoted = if quoted.is_empty() {
+            "> _(no text)_".to_string()
+        } else {
+            quoted
+                .lines()
+                .map(|l| format!("> {}", escape(l)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let label = self.channel.label();
+        let effect = match (self.action, self.consent_changed) {
+            (Action::Revoked, true) => format!("\n:no_entry_sign: Opted out of {label}."),
+            (Action::Revoked, false) => {
+                format!("\n:no_entry_sign: Already opted out of {label}; no new confirmation.")
+            }
+            (Action::Restored, true) => format!("\n:white_check_mark: Opted back in to {label}."),
+            (Action::Restored, false) => {
+                format!("\n:white_check_mark: Already opted in to {label}.")
+            }
+            (Action::Help, _) => "\nAsked for help.".to_string(),
+            (Action::None, _) => String::new(),
+        };
+        let unsent = match &self.reply {
+            Reply::Unavailable(why) => format!(" (No reply sent: {}.)", escape(why)),
+            _ => String::new(),
+        };
+        format!(":speech_balloon: {who} replied by {label}{about}:\n{quoted}{effect}{unsent}")
+    }
+}
+
+async fn post_to_slack(app: &App, notice: &Notice) -> anyhow::Result<()> {
+    let Some((channel, thread_ts)) = notice.destination(app) else {
+        tracing::info!(
+            inbound_id = notice.inbound_id,
+            from = %notice.masked_from,
+            "inbound message not posted: it answers no campaign thread and no approvals channel is set"
+        );
+        return Ok(());
+    };
+    let content = SlackMessageContent::new().with_text(notice.text());
+    let mut req = SlackApiChatPostMessageRequest::new(channel.clone().into(), content);
+    if let Some(ts) = thread_ts {
+        req = req.with_thread_ts(ts.into());
+    }
+    match app.slack.post_message(req).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.code(), Some("not_in_channel" | "channel_not_found")) => {
+            tracing::error!(
+                %channel,
+                "cannot post an inbound message: invite the bot to the channel (/invite @warmline)"
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::from(e).context("posting an inbound message")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Channel::parse("fax"), None);
+        assert_eq!(Channel::parse("SMS"), None);
+    }
+
+    #[test]
+    fn senders_parse_per_channel() {
+        assert_eq!(
+            Sender::parse(Channel::Email, " Ada@Example.COM ")
+                .unwrap()
+                .as_str(),
+            "Ada@example.com"
+        );
+        assert_eq!(
+            Sender::parse(Channel::Sms, "+1 415 555 2671")
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            Sender::parse(Channel::Whatsapp, "14155552671")
+                .unwrap()
+                .as_str(),
+            "+14155552671",
+            "WhatsApp's wa_id has no +"
+        );
+        assert_eq!(
+            Sender::parse(Channel::Instagram, "17841400000000001")
+                .unwrap()
+                .as_str(),
+            "17841400000000001"
+        );
+        for (channel, bad) in [
+            (Channel::Email, "not-an-address"),
+            (Channel::Email, "+14155552671"),
+            (Channel::Sms, "ada@example.com"),
+            (Channel::Sms, "4155552671"),
+            (Channel::Whatsapp, "call me"),
+            (Channel::Instagram, "ada"),
+            (Channel::Instagram, ""),
+        ] {
+            let e = Sender::parse(channel, bad).unwrap_err();
+            assert!(
+                matches!(e, InboundError::Invalid { field: "from", .. }),
+                "{channel:?} {bad}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_never_echo_a_whole_address() {
+        let e = Sender::parse(Channel::Sms, "+1 999 555 0000x").unwrap_err();
+        assert!(!e.to_string().contains("5550000"), "{e}");
+    }
+
+    #[test]
+    fn a_future_time_and_a_mismatched_sender_are_refused() {
+        let now = Utc::now();
+        let msg = Inbound::parse(
+            "sms",
+            "+14155552671",
+            "hi",
+            now + chrono::Duration::hours(1),
+        )
+        .unwrap();
+        assert!(matches!(
+            msg.check(now),
+            Err(InboundError::Invalid {
+                field: "received_at",
+                ..
+            })
+        ));
+        let mut msg = Inbound::parse("sms", "+14155552671", "hi", now).unwrap();
+        assert!(msg.check(now).is_ok());
+        msg.channel = Channel::Email;
+        assert!(matches!(
+            msg.check(now),
+            Err(InboundError::Invalid { field: "from", .. })
+        ));
+        assert!(matches!(
+            Inbound::parse("fax", "+14155552671", "hi", now),
+            Err(InboundError::Invalid {
+                field: "channel",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn default_texts_name_the_product_and_configured_ones_win() {
+        let s = InboundSettings::default();
+        assert!(s.help_text("Acme").contains("Acme"));
+        assert!(s.help_text("Acme").contains("Reply STOP to unsubscribe"));
+        assert!(s.stop_confirmation("Acme").contains("START"));
+        assert!(s.start_confirmation("Acme").contains("STOP"));
+        let s = InboundSettings {
+            help_text: Some("Call 555".into()),
+            stop_confirmation: Some("  ".into()),
+            start_confirmation: None,
+        };
+        assert_eq!(s.help_text("Acme"), "Call 555");
+        assert!(
+            s.stop_confirmation("Acme").contains("Acme"),
+            "blank means default"
+        );
+    }
+
+    #[test]
+    fn slack_text_is_escaped_and_masked() {
+        let notice = Notice {
+            inbound_id: 1,
+            channel: Channel::Sms,
+            masked_from: "+1******2671".into(),
+            contact_name: Some("Ada <Lovelace>".into()),
+            known: true,
+            text: "Sounds good <!channel>\nsee you".into(),
+            action: Action::None,
+            consent_changed: false,
+            reply: Reply::None,
+            campaign_name: Some("Spring".into()),
+            slack_channel: None,
+            slack_ts: None,
+        };
+        let text = notice.text();
+        assert!(
+            text.contains("*Ada &lt;Lovelace&gt;* (+1******2671)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("> Sounds good &lt;!channel&gt;\n> see you"),
+            "{text}"
+        );
+        assert!(text.contains("replied by SMS to *Spring*"), "{text}");
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("héllo", 2), "hé…");
+        assert_eq!(truncate("hi", 2), "hi");
+    }
+}
