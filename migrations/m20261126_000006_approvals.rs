@@ -28,6 +28,9 @@ enum Campaigns {
     Revision,
 }
 
+// The variants are column names; `RequiredApprovals` must spell
+// `required_approvals`.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Approvals {
     Table,

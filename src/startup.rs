@@ -65,7 +65,7 @@ impl std::ops::Deref for App {
 
 impl App {
     pub fn new(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::from_settings(&settings.providers)?;
+        let registry = crate::providers::Registry::from_app_settings(&settings)?;
         Self::with_registry(settings, db, registry)
     }
 
@@ -187,7 +187,7 @@ impl Application {
     }
 
     pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::from_settings(&settings.providers)?;
+        let registry = crate::providers::Registry::from_app_settings(&settings)?;
         Self::build_with_registry(settings, db, registry).await
     }
 

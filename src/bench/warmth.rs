@@ -55,9 +55,14 @@ impl std::fmt::Display for Report {
             let secs = s.elapsed.as_secs_f64();
             writeln!(
                 f,
-                "  {what}: {secs:.3} s = {:.0} interactions/s, {:.0} contacts/s; {} contacts, {} interactions read, {} updated, {} crossings",
+                "  {what}: {secs:.3} s = {:.0} interactions/s, {:.0} contacts/s \
+                 (read {:.3} s, compute {:.3} s, write {:.3} s); {} contacts, {} interactions read, \
+                 {} updated, {} crossings",
                 s.interactions as f64 / secs,
                 s.contacts as f64 / secs,
+                s.read.as_secs_f64(),
+                s.compute.as_secs_f64(),
+                s.write.as_secs_f64(),
                 s.contacts,
                 s.interactions,
                 s.updated,

@@ -253,7 +253,7 @@ async fn erase(
     .all(txn)
     .await?;
     for s in &suppressions {
-        let hashed = format!("sha256:{}", tombstone_hash(&s.address));
+        let hashed = suppression_hash(&s.address);
         let taken = txn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
@@ -353,4 +353,10 @@ async fn erase(
     )
     .await?;
     Ok(summary)
+}
+
+/// How a forgotten contact's suppression keeps its address: hashed like a
+/// tombstone, so the dispatcher can still refuse it without holding it.
+pub fn suppression_hash(address: &str) -> String {
+    format!("sha256:{}", tombstone_hash(address))
 }

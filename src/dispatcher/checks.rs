@@ -258,9 +258,15 @@ pub async fn check_batch(
             }
         })
     };
+    // Each address is looked up as written and as the hash a forgotten
+    // contact's suppression keeps instead (`contacts::forget`).
     let addresses: Vec<(String, String)> = batch
         .iter()
         .filter_map(|m| address_of(m).map(|a| (m.channel.clone(), a.to_lowercase())))
+        .flat_map(|(channel, a)| {
+            let hashed = crate::contacts::forget::suppression_hash(&a);
+            [(channel.clone(), a), (channel, hashed)]
+        })
         .collect();
     // Suppressions are stored lower-cased (see `ledger::suppress`).
     let mut suppressed: HashSet<(String, String)> = HashSet::new();
@@ -293,7 +299,12 @@ pub async fn check_batch(
             verdicts.push(Verdict::Skip(SkipReason::NoAddress));
             continue;
         };
-        if suppressed.contains(&(m.channel.clone(), address.to_lowercase())) {
+        let lower = address.to_lowercase();
+        if suppressed.contains(&(
+            m.channel.clone(),
+            crate::contacts::forget::suppression_hash(&lower),
+        )) || suppressed.contains(&(m.channel.clone(), lower))
+        {
             verdicts.push(Verdict::Skip(SkipReason::Suppressed));
             continue;
         }

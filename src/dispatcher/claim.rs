@@ -182,13 +182,15 @@ pub async fn recover(
         return Ok(result);
     }
     // Safe to send again: never handed to the provider, or handed to one
-    // that deduplicates by key.
+    // that deduplicates each message by key. (`called_at` is only written
+    // for requests the provider cannot deduplicate: a key-less provider, or
+    // a batch whose key covers only the request as a whole.)
     let (retry, ambiguous): (Vec<&Orphan>, Vec<&Orphan>) = orphans.iter().partition(|o| {
         !o.called
             || o.provider
                 .as_deref()
                 .and_then(|p| registry.get(p))
-                .is_some_and(|p| p.takes_idempotency_key())
+                .is_some_and(|p| p.takes_idempotency_key() && p.batch_key_per_message())
     });
     for (group, state, detail) in [
         (

@@ -86,6 +86,31 @@ impl RateLimiter {
         }
     }
 
+    /// How long until `key`'s next slot, without reserving it.
+    pub async fn pending_wait(&self, key: &str) -> anyhow::Result<Duration> {
+        match &self.backend {
+            Backend::Local(map) => {
+                let now = Instant::now();
+                let map = map.lock().expect("not poisoned");
+                Ok(map
+                    .get(key)
+                    .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now)))
+            }
+            Backend::Shared(db) => {
+                let row = Wait::find_by_statement(Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    format!("SELECT tat_us - {NOW_US} AS wait_us FROM rate_limits WHERE key = $1"),
+                    [Value::from(key.to_string())],
+                ))
+                .one(db)
+                .await?;
+                Ok(Duration::from_micros(
+                    row.map_or(0, |r| r.wait_us.max(0)) as u64
+                ))
+            }
+        }
+    }
+
     /// Reserves a slot and waits for it.
     pub async fn acquire(&self, key: &str, rate: f64) -> anyhow::Result<()> {
         let wait = self.reserve(key, rate).await?;
@@ -146,6 +171,25 @@ mod tests {
                 Duration::from_millis(1000),
                 Duration::from_millis(1500)
             ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pending_wait_peeks_without_reserving() {
+        let limiter = RateLimiter::local();
+        assert_eq!(limiter.pending_wait("k").await.unwrap(), Duration::ZERO);
+        limiter
+            .penalize("k", Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(
+            limiter.pending_wait("k").await.unwrap(),
+            Duration::from_secs(3600)
+        );
+        // Peeking took no slot: the next reservation still waits the hour.
+        assert_eq!(
+            limiter.reserve("k", 1.0).await.unwrap(),
+            Duration::from_secs(3600)
         );
     }
 

@@ -79,6 +79,9 @@ impl Default for DispatcherSettings {
     }
 }
 
+/// A provider pushed back further than this is not claimed for at all.
+const LONG_HOLD: Duration = Duration::from_secs(5);
+
 /// A handle on the dispatcher, cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher(Arc<Inner>);
@@ -248,6 +251,23 @@ impl Dispatcher {
         });
     }
 
+    /// How long the provider's rate schedule is pushed back beyond a
+    /// couple of seconds, if it is.
+    async fn provider_hold(&self, provider: &dyn crate::providers::Provider) -> Option<Duration> {
+        self.0.ctx.rate_of(provider)?;
+        match self.0.ctx.limiter.pending_wait(provider.name()).await {
+            Ok(wait) if wait > LONG_HOLD => Some(wait),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not read the rate-limit schedule"
+                );
+                None
+            }
+        }
+    }
+
     async fn worker_loop(
         &self,
         provider: Arc<dyn crate::providers::Provider>,
@@ -256,6 +276,16 @@ impl Dispatcher {
         let poll = Duration::from_millis(self.0.ctx.settings.poll_interval_ms.max(10));
         let mut errors = 0u32;
         while !shutdown.is_cancelled() {
+            // A provider that told us to wait long (a quota until midnight,
+            // a long Retry-After): claim nothing meanwhile, so no messages
+            // sit marked `sending` for hours, and shutdown is not held.
+            if let Some(hold) = self.provider_hold(provider.as_ref()).await {
+                tokio::select! {
+                    _ = tokio::time::sleep(hold.min(Duration::from_secs(60))) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                continue;
+            }
             // Register for a wake-up before looking, so an enqueue between
             // the claim finding nothing and the wait is not missed.
             let notified = self.0.wake.notified();

@@ -180,7 +180,9 @@ async fn send_all(
                     ctx.limiter.acquire(&key, rate).await?;
                 }
                 let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
-                if !provider.takes_idempotency_key() && !mark_called(ctx, &messages).await? {
+                let dedupes_this_request = provider.takes_idempotency_key()
+                    && (messages.len() == 1 || provider.batch_key_per_message());
+                if !dedupes_this_request && !mark_called(ctx, &messages).await? {
                     // Our lease was taken over: the messages are no longer ours to send.
                     return Ok(Vec::new());
                 }

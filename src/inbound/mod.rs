@@ -212,7 +212,7 @@ impl Sender {
                 });
                 parsed.map(Sender::Phone).map_err(|e| {
                     invalid(format!(
-                        "{e}; {} senders are phone numbers in E.164 form, like +14155552671",
+                        "{e}; {} senders are phone numbers in E.164 form, like +447700900123",
                         channel.label()
                     ))
                 })

@@ -96,6 +96,15 @@ pub trait Provider: Send + Sync {
     /// Whether a repeated request with the same key is deduplicated by the
     /// provider, so a retry after a crash cannot send twice.
     fn takes_idempotency_key(&self) -> bool;
+    /// Whether the idempotency key covers each message of a batch on its
+    /// own (the test provider: the key is the message id) rather than the
+    /// request as a whole (Resend's batch endpoint: one key per request, so
+    /// a batch formed differently after a crash is new to the provider).
+    /// When it is per request, a multi-message request is treated like a
+    /// key-less call: a crash inside it leaves its messages ambiguous.
+    fn batch_key_per_message(&self) -> bool {
+        true
+    }
     /// Sends up to `limits().max_batch` messages in one request. Returns one
     /// outcome per message, in order.
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome>;
@@ -146,6 +155,37 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The providers configured, with `email.provider` choosing which one
+    /// carries email when several could.
+    pub fn from_app_settings(settings: &crate::settings::Settings) -> anyhow::Result<Self> {
+        let mut registry = Self::from_settings(&settings.providers)?;
+        if let Some(name) = &settings.email.provider {
+            registry.carry("email", name).map_err(|e| {
+                anyhow::Error::from(crate::settings::ConfigError {
+                    setting: "email.provider".into(),
+                    problem: e,
+                })
+            })?;
+        }
+        Ok(registry)
+    }
+
+    /// Makes `name` the provider for `channel`.
+    pub fn carry(&mut self, channel: &str, name: &str) -> Result<(), String> {
+        match self.by_name.get(name) {
+            Some(p) if p.channel() == channel => {
+                self.by_channel
+                    .insert(channel.to_string(), name.to_string());
+                Ok(())
+            }
+            Some(p) => Err(format!("'{name}' carries {}, not {channel}", p.channel())),
+            None => Err(format!(
+                "'{name}' is not configured (configured: {})",
+                self.by_name.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
         self.by_name.get(name).cloned()
     }
@@ -160,5 +200,52 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn settings(provider: Option<&str>) -> Settings {
+        let mut s = Settings::default();
+        s.providers.insert(
+            "resend".into(),
+            ProviderSettings {
+                api_key: Some("re_test".to_string().into()),
+                ..Default::default()
+            },
+        );
+        s.providers.insert(
+            "smtp".into(),
+            ProviderSettings {
+                url: Some("smtp://127.0.0.1:2525".to_string().into()),
+                ..Default::default()
+            },
+        );
+        s.email.provider = provider.map(String::from);
+        s
+    }
+
+    // Async: building the SMTP transport needs a Tokio runtime.
+    #[tokio::test]
+    async fn resend_carries_email_unless_told_otherwise() {
+        crate::install_crypto_provider();
+        let r = Registry::from_app_settings(&settings(None)).unwrap();
+        assert_eq!(r.for_channel("email").unwrap().name(), "resend");
+        let r = Registry::from_app_settings(&settings(Some("smtp"))).unwrap();
+        assert_eq!(r.for_channel("email").unwrap().name(), "smtp");
+    }
+
+    #[tokio::test]
+    async fn an_unconfigured_email_provider_is_a_configuration_error() {
+        crate::install_crypto_provider();
+        let err = Registry::from_app_settings(&settings(Some("mailgun")))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("email.provider"), "{err}");
+        assert!(err.contains("not configured"), "{err}");
     }
 }

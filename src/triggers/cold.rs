@@ -54,13 +54,24 @@ pub const STEPS: &[Step] = &[
 ];
 
 /// The crossing key, in SQL, from `c.last_interaction_at`: the same text on
-/// both backends for the same instant.
+/// both backends for the same instant, milliseconds truncated (as
+/// [`crossing_key`] does).
+///
+/// SQLite keeps a `DateTime<Utc>` as the RFC 3339 text sqlx writes
+/// (`2026-11-01T09:30:00.123456+00:00`, 0, 3, 6 or 9 fraction digits, always
+/// `+00:00`), so the key is cut from that text: `strftime('%f')` would
+/// round through a floating-point Julian day instead, and could differ from
+/// the instant's own milliseconds.
 fn crossing_sql(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "to_char(c.last_interaction_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
         }
-        _ => "strftime('%Y-%m-%dT%H:%M:%fZ', c.last_interaction_at)",
+        _ => {
+            "replace(substr(c.last_interaction_at, 1, 19), ' ', 'T') || '.' || \
+             CASE WHEN substr(c.last_interaction_at, 20, 1) = '.' \
+             THEN substr(c.last_interaction_at, 21, 3) ELSE '000' END || 'Z'"
+        }
     }
 }
 

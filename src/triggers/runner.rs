@@ -531,9 +531,13 @@ mod tests {
     async fn each_kind_is_detected_once_with_its_crossing_key() {
         // Arrange
         let db = db().await;
+        // Microseconds, truncated in the key; .507891 rounds up in SQLite's
+        // own date functions, which the key must not use.
         let last = Utc.with_ymd_and_hms(2026, 9, 1, 8, 30, 15).unwrap()
-            + chrono::Duration::milliseconds(250);
+            + chrono::Duration::microseconds(507_891);
         let cold = contact(&db, 10.0, Some(last), 100).await;
+        let whole_second = t0() - chrono::Duration::days(30);
+        let cold_too = contact(&db, 10.0, Some(whole_second), 100).await;
         let new = contact(&db, 0.0, None, 2).await;
         let warm = contact(&db, 60.0, Some(t0()), 100).await;
         let lukewarm = contact(&db, 40.0, Some(t0()), 100).await;
@@ -549,12 +553,14 @@ mod tests {
                 first.started_onboarding,
                 first.started_monthly
             ),
-            (1, 1, 1)
+            (2, 1, 1)
         );
         assert_eq!(again.started(), 0, "a crossing fires once");
         let runs = runs(&db).await;
-        assert!(runs.contains(&(cold, "cold".into(), "2026-09-01T08:30:15.250Z".into())));
-        assert_eq!(cold::crossing_key(last), "2026-09-01T08:30:15.250Z");
+        assert!(runs.contains(&(cold, "cold".into(), "2026-09-01T08:30:15.507Z".into())));
+        assert_eq!(cold::crossing_key(last), "2026-09-01T08:30:15.507Z");
+        assert!(runs.contains(&(cold_too, "cold".into(), "2026-10-03T09:00:00.000Z".into())));
+        assert_eq!(cold::crossing_key(whole_second), "2026-10-03T09:00:00.000Z");
         assert!(runs.contains(&(new, "onboarding".into(), "1".into())));
         assert!(runs.contains(&(warm, "monthly".into(), "2026-11".into())));
         assert!(
@@ -637,7 +643,7 @@ mod tests {
         let second = t0() + chrono::Duration::days(1);
         db.execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "UPDATE contacts SET warmth = 70, last_interaction_at = $1 WHERE id = $2",
+            "UPDATE contacts SET warmth = 40, last_interaction_at = $1 WHERE id = $2",
             [Value::from(second), Value::from(c)],
         ))
         .await

@@ -15,10 +15,10 @@
 //!   for the `now` it was computed at; the incremental and the periodic path
 //!   compute exactly the same thing, so either may run at any time;
 //! - a recompute never overwrites a score that a concurrent `record` wrote
-//!   from newer interactions: on SQLite each chunk of the pass holds the write
-//!   lock; on PostgreSQL the pass reads and writes each chunk in one
-//!   REPEATABLE READ transaction (a concurrent update makes it retry) and
-//!   `refresh_contact` locks the contact row before reading;
+//!   from newer interactions: the pass guards each write with the
+//!   `warmth_updated_at` it read (see [`decay`]), and on PostgreSQL
+//!   `refresh_contact` locks the contact row before reading, so two
+//!   concurrent records for one contact serialize;
 //! - one model per process: [`configure`] sets its parameters from settings
 //!   at start-up, and every path reads them through [`params`].
 

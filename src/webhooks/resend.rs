@@ -519,6 +519,20 @@ async fn advance(
     Ok(false)
 }
 
+/// Events Resend only sends for an email it accepted.
+fn is_evidence_of_sending(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Sent
+            | Kind::Delivered
+            | Kind::DeliveryDelayed
+            | Kind::Opened
+            | Kind::Clicked
+            | Kind::Bounced
+            | Kind::Complained
+    )
+}
+
 async fn apply(
     db: &DatabaseConnection,
     event_id: &str,
@@ -564,6 +578,27 @@ async fn apply(
         txn.rollback().await.map_err(anyhow::Error::from)?;
         return Err(WebhookError::NotYet);
     }
+    // A message left ambiguous by a crash (it may or may not have gone out)
+    // is resolved by the provider's own report that it handled it: that
+    // is evidence, not a guess, and it never sends anything again.
+    let current = if current == MessageState::Ambiguous && is_evidence_of_sending(event.kind) {
+        if advance(
+            &txn,
+            &m,
+            current,
+            MessageState::Sent,
+            "Resend reported this email: it was sent (resolves the ambiguity)",
+            now,
+        )
+        .await?
+        {
+            MessageState::Sent
+        } else {
+            current
+        }
+    } else {
+        current
+    };
     let mut applied = Applied {
         matched: true,
         ..Default::default()

@@ -598,6 +598,52 @@ storage_test!(
 );
 
 storage_test!(
+    a_forgotten_address_stays_suppressed_though_only_its_hash_is_kept,
+    |db: TestDb| async move {
+        // Arrange: the address complained, then its contact was forgotten,
+        // which keeps the suppression only as a hash.
+        let api = spawn(db).await;
+        let db = &api.t.app.db;
+        let contact = warmline::contacts::upsert(
+            db,
+            &serde_json::from_value(serde_json::json!({"email": "Gone@Example.com"})).unwrap(),
+            None,
+            "test",
+        )
+        .await
+        .unwrap();
+        warmline::dispatcher::ledger::suppress(
+            db,
+            "email",
+            "gone@example.com",
+            "complaint",
+            "test",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            warmline::contacts::forget(db, contact.contact.id, "test")
+                .await
+                .unwrap()
+        );
+
+        // Act
+        let a = api.post(&reset("gone@example.com"), None).await;
+
+        // Assert
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text);
+        let id = a.json()["id"].as_str().unwrap().to_string();
+        let shown = api.wait_for_state(&id, "skipped").await;
+        assert_eq!(shown["skip_reason"], "suppressed");
+        assert!(
+            api.log.lock().unwrap().is_empty(),
+            "nothing reached the provider"
+        );
+    }
+);
+
+storage_test!(
     without_an_email_provider_the_api_says_what_to_set,
     |db: TestDb| async move {
         // Arrange

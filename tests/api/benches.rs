@@ -100,7 +100,9 @@ async fn crash_bench_loses_nothing_and_sends_nothing_twice() {
 /// A small warmth decay pass: every contact scored on the first pass,
 /// nothing rewritten at the same time, every interaction read.
 async fn assert_warmth_pass(pg_url: Option<&str>) {
-    let r = warmline::bench::warmth::run(300, 3_000, pg_url).await.unwrap();
+    let r = warmline::bench::warmth::run(300, 3_000, pg_url)
+        .await
+        .unwrap();
     assert_eq!(r.first.contacts, 300, "{r}");
     assert_eq!(r.first.updated, 300, "{r}");
     assert_eq!(r.first.interactions, 3_000, "{r}");

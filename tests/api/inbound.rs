@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use reqwest::StatusCode;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
-    Statement, Value as DbValue,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, Statement,
+    Value as DbValue,
 };
 use serde_json::{Value, json};
 use warmline::{
@@ -303,7 +303,13 @@ impl Inbound {
     }
 }
 
-fn message(source: &str, contact: i64, channel: &str, kind: &str, state: MessageState) -> NewMessage {
+fn message(
+    source: &str,
+    contact: i64,
+    channel: &str,
+    kind: &str,
+    state: MessageState,
+) -> NewMessage {
     NewMessage {
         source: source.into(),
         campaign_id: None,
@@ -311,15 +317,21 @@ fn message(source: &str, contact: i64, channel: &str, kind: &str, state: Message
         channel: channel.into(),
         kind: kind.into(),
         address: None,
-        provider: if channel == "email" { "test" } else { "test_sms" }.into(),
+        provider: if channel == "email" {
+            "test"
+        } else {
+            "test_sms"
+        }
+        .into(),
         payload: json!({"subject": "Hello", "text": "Hi", "from": "Acme <no-reply@example.com>"}),
         template: None,
         state,
-        due_at: Utc::now() + if state == MessageState::Scheduled {
-            chrono::Duration::days(3)
-        } else {
-            chrono::Duration::zero()
-        },
+        due_at: Utc::now()
+            + if state == MessageState::Scheduled {
+                chrono::Duration::days(3)
+            } else {
+                chrono::Duration::zero()
+            },
     }
 }
 
@@ -362,7 +374,10 @@ storage_test!(
         assert_eq!(answers.len(), 1, "{answers:?}");
         let (id, channel, kind, text) = &answers[0];
         assert_eq!((channel.as_str(), kind.as_str()), ("sms", "transactional"));
-        assert!(text.contains("unsubscribed") && text.contains("START"), "{text}");
+        assert!(
+            text.contains("unsubscribed") && text.contains("START"),
+            "{text}"
+        );
         assert!(text.contains("Acme"), "{text}");
         // The confirmation is sent although consent was just revoked:
         // transactional messages need none.
@@ -391,10 +406,22 @@ storage_test!(
 
         // Act: a campaign sends on SMS and on email afterwards.
         let sms = app
-            .enqueue(message("campaign:7", app.contact, "sms", "marketing", MessageState::Queued))
+            .enqueue(message(
+                "campaign:7",
+                app.contact,
+                "sms",
+                "marketing",
+                MessageState::Queued,
+            ))
             .await;
         let email = app
-            .enqueue(message("campaign:8", app.contact, "email", "marketing", MessageState::Queued))
+            .enqueue(message(
+                "campaign:8",
+                app.contact,
+                "email",
+                "marketing",
+                MessageState::Queued,
+            ))
             .await;
 
         // Assert: the dispatcher's last-moment check skips SMS only.
@@ -429,7 +456,10 @@ storage_test!(
         assert_eq!(sms.source, "reply_keyword");
         let rows = app.consent_rows("sms").await;
         assert_eq!(rows.len(), 3, "{rows:?}");
-        assert_eq!(rows[2], (true, "reply_keyword".into(), Some("Start".into())));
+        assert_eq!(
+            rows[2],
+            (true, "reply_keyword".into(), Some("Start".into()))
+        );
         let answers = app.answers().await;
         assert_eq!(answers.len(), 2, "one STOP and one START confirmation");
         assert!(answers[1].3.contains("resubscribed"), "{answers:?}");
@@ -452,13 +482,19 @@ storage_test!(
         for a in [&first, &second] {
             assert_eq!(a["keyword"], "help");
             assert_eq!(a["action"], "help");
-            assert_eq!(a["contact_id"], app.contact, "emails match case-insensitively");
+            assert_eq!(
+                a["contact_id"], app.contact,
+                "emails match case-insensitively"
+            );
             assert_eq!(a["reply"]["state"], "queued");
         }
         let answers = app.answers().await;
         assert_eq!(answers.len(), 2);
         for (_, channel, kind, text) in &answers {
-            assert_eq!((channel.as_str(), kind.as_str()), ("email", "transactional"));
+            assert_eq!(
+                (channel.as_str(), kind.as_str()),
+                ("email", "transactional")
+            );
             assert_eq!(text, HELP);
         }
         assert_eq!(app.consent_rows("email").await.len(), 1);
@@ -572,20 +608,44 @@ storage_test!(
         let app = spawn(db).await;
         let dbc = app.db().clone();
         let c = campaign(&dbc).await;
-        let mut sent = message("campaign:c", app.contact, "sms", "marketing", MessageState::Queued);
+        let mut sent = message(
+            "campaign:c",
+            app.contact,
+            "sms",
+            "marketing",
+            MessageState::Queued,
+        );
         sent.campaign_id = Some(c);
         let sent = app.enqueue(sent).await;
         app.wait_for_state(&sent, "sent").await;
         let active = trigger_run(&dbc, app.contact, "cold", "active").await;
         let done = trigger_run(&dbc, app.contact, "onboarding", "completed").await;
         let sms_step = app
-            .enqueue(message("trigger:cold:1:2", app.contact, "sms", "marketing", MessageState::Scheduled))
+            .enqueue(message(
+                "trigger:cold:1:2",
+                app.contact,
+                "sms",
+                "marketing",
+                MessageState::Scheduled,
+            ))
             .await;
         let email_step = app
-            .enqueue(message("trigger:cold:1:2", app.contact, "email", "marketing", MessageState::Scheduled))
+            .enqueue(message(
+                "trigger:cold:1:2",
+                app.contact,
+                "email",
+                "marketing",
+                MessageState::Scheduled,
+            ))
             .await;
         let campaign_next = app
-            .enqueue(message("campaign:c2", app.contact, "sms", "marketing", MessageState::Scheduled))
+            .enqueue(message(
+                "campaign:c2",
+                app.contact,
+                "sms",
+                "marketing",
+                MessageState::Scheduled,
+            ))
             .await;
 
         // Act
@@ -608,6 +668,14 @@ storage_test!(
             )
             .await;
         assert_eq!(interactions, 1);
+        // ...which refreshed the contact's warmth in the same transaction.
+        let refreshed = app
+            .scalar_i64(
+                "SELECT COUNT(*) AS n FROM contacts WHERE id = $1 AND warmth_updated_at IS NOT NULL",
+                vec![DbValue::from(app.contact)],
+            )
+            .await;
+        assert_eq!(refreshed, 1);
         // Follow-ups stop: the active run, and the pending SMS step.
         assert_eq!(
             run_state(&dbc, active).await,
@@ -618,8 +686,16 @@ storage_test!(
             app.message_state(&sms_step).await,
             ("skipped".into(), Some("cancelled".into()))
         );
-        assert_eq!(app.message_state(&email_step).await.0, "scheduled", "other channel");
-        assert_eq!(app.message_state(&campaign_next).await.0, "scheduled", "not a trigger");
+        assert_eq!(
+            app.message_state(&email_step).await.0,
+            "scheduled",
+            "other channel"
+        );
+        assert_eq!(
+            app.message_state(&campaign_next).await.0,
+            "scheduled",
+            "not a trigger"
+        );
         let events = app
             .scalar_i64(
                 "SELECT COUNT(*) AS n FROM message_events WHERE message_id = $1 AND state = 'skipped'",
@@ -637,7 +713,10 @@ storage_test!(
         let text = post["text"].as_str().unwrap();
         assert!(text.contains("*Ada Lovelace* (+1******2671)"), "{text}");
         assert!(text.contains("Spring update"), "{text}");
-        assert!(text.contains("> Sounds great &lt;!channel&gt;\n> Tuesday works"), "{text}");
+        assert!(
+            text.contains("> Sounds great &lt;!channel&gt;\n> Tuesday works"),
+            "{text}"
+        );
         assert!(!text.contains("4155552671"), "{text}");
     }
 );
@@ -668,7 +747,9 @@ storage_test!(
         let app = spawn(db).await;
 
         // Act
-        let reply = app.reply("email", "stranger@example.org", "Who is this?").await;
+        let reply = app
+            .reply("email", "stranger@example.org", "Who is this?")
+            .await;
         let stop = app.reply("sms", "+14155552680", "STOP").await;
         app.t.drain_background().await;
 
@@ -686,7 +767,11 @@ storage_test!(
             )
             .await;
         assert_eq!(stored, 2);
-        assert_eq!(app.t.count_rows("consents").await, 4, "only the arranged grants");
+        assert_eq!(
+            app.t.count_rows("consents").await,
+            4,
+            "only the arranged grants"
+        );
         assert!(app.answers().await.is_empty());
         assert_eq!(app.t.count_rows("interactions").await, 0);
         // No thread to answer in: the approvals channel hears of them.
@@ -740,7 +825,12 @@ storage_test!(
             ),
         ] {
             let a = app.post_with(b.to_string(), Some(KEY), None).await;
-            assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{b}: {}", a.json);
+            assert_eq!(
+                a.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{b}: {}",
+                a.json
+            );
             assert_eq!(a.json["error"]["field"], field, "{b}: {}", a.json);
             assert!(
                 !a.json.to_string().contains("4155552671"),
@@ -748,7 +838,11 @@ storage_test!(
                 a.json
             );
         }
-        assert_eq!(app.t.count_rows("inbound_messages").await, 0, "4xx store nothing");
+        assert_eq!(
+            app.t.count_rows("inbound_messages").await,
+            0,
+            "4xx store nothing"
+        );
 
         // A keyed retry is answered again and acts once.
         let stop = body("sms", PHONE, "STOP").to_string();
@@ -761,7 +855,11 @@ storage_test!(
         assert_eq!(app.t.count_rows("inbound_messages").await, 1);
         assert_eq!(app.answers().await.len(), 1);
         let other = app
-            .post_with(body("sms", PHONE, "START").to_string(), Some(KEY), Some("in-1"))
+            .post_with(
+                body("sms", PHONE, "START").to_string(),
+                Some(KEY),
+                Some("in-1"),
+            )
             .await;
         assert_eq!(other.status, StatusCode::CONFLICT);
     }

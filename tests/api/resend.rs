@@ -578,6 +578,20 @@ storage_test!(
         );
         assert!(requests.iter().all(|r| r.idempotency_key.is_some()));
         assert!(requests.len() <= 6, "batched: {} requests", requests.len());
+        // A batch's key covers the request, not each message: every
+        // message sent in a batch went through the committed `called_at`
+        // crash window, so a crash there leaves it ambiguous rather than
+        // re-sent in a differently formed batch.
+        let in_window = warmline::db::count(
+            &conn,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE source = $1 AND called_at IS NOT NULL",
+            vec![sea_orm::Value::from("campaign:resend-e2e")],
+        )
+        .await
+        .unwrap();
+        let single = requests.iter().filter(|r| r.path == "/emails").count();
+        assert!(single < 150, "at least one batch");
+        assert_eq!(in_window as usize, 150 - single);
         drop(app);
     }
 );

@@ -197,7 +197,9 @@ storage_test!(
         let posts = app.approval_posts();
         assert_eq!(posts.len(), 1, "one approval request");
         assert!(
-            posts[0].to_string().contains("Cold revival, step 1 of 3: Ada"),
+            posts[0]
+                .to_string()
+                .contains("Cold revival, step 1 of 3: Ada"),
             "{}",
             posts[0]
         );
@@ -274,7 +276,10 @@ storage_test!(
         // Assert: queued without a request, and carried by the provider.
         assert_eq!((stats.started_cold, stats.queued), (1, 1));
         assert!(app.approval_posts().is_empty());
-        assert!(app.core.wait_for_accepted(1, WAIT).await, "the provider got it");
+        assert!(
+            app.core.wait_for_accepted(1, WAIT).await,
+            "the provider got it"
+        );
         let accepted = app.core.accepted();
         assert_eq!(accepted.len(), 1);
         assert!(accepted[0].to.starts_with("bob-"), "{}", accepted[0].to);
@@ -285,50 +290,51 @@ storage_test!(
     }
 );
 
-storage_test!(
-    a_reply_stops_the_remaining_steps,
-    |db: TestDb| async move {
-        // Arrange: a revival that sent its first step.
-        let app = spawn(db, |_| {}).await;
-        let db = app.t.app.db.clone();
-        let t0 = Utc::now();
-        let ada = contact(&db, "Ada", 10.0, Some(t0 - days(60)), t0 - days(200)).await;
-        app.tick(t0).await;
+storage_test!(a_reply_stops_the_remaining_steps, |db: TestDb| async move {
+    // Arrange: a revival that sent its first step.
+    let app = spawn(db, |_| {}).await;
+    let db = app.t.app.db.clone();
+    let t0 = Utc::now();
+    let ada = contact(&db, "Ada", 10.0, Some(t0 - days(60)), t0 - days(200)).await;
+    app.tick(t0).await;
 
-        // Act: Ada answers the next day; the week-7 step comes due.
-        warmline::interactions::record(
-            &db,
-            &NewInteraction {
-                contact_id: ada,
-                kind: InteractionKind::Email,
-                direction: Direction::Inbound,
-                occurred_at: t0 + days(1),
-                summary: Some("Thanks, let's talk".into()),
-                source: "test".into(),
-                channel: Some("email".into()),
-            },
-            t0 + days(1),
-        )
-        .await
-        .unwrap();
-        let day7 = app.tick(t0 + days(7)).await;
-        let day14 = app.tick(t0 + days(14)).await;
+    // Act: Ada answers the next day; the week-7 step comes due.
+    warmline::interactions::record(
+        &db,
+        &NewInteraction {
+            contact_id: ada,
+            kind: InteractionKind::Email,
+            direction: Direction::Inbound,
+            occurred_at: t0 + days(1),
+            summary: Some("Thanks, let's talk".into()),
+            source: "test".into(),
+            channel: Some("email".into()),
+        },
+        t0 + days(1),
+    )
+    .await
+    .unwrap();
+    let day7 = app.tick(t0 + days(7)).await;
+    let day14 = app.tick(t0 + days(14)).await;
 
-        // Assert: stopped as replied; nothing after step 0; and the reply
-        // (which moved last_interaction_at) did not start a new revival.
-        assert_eq!(day7.stopped_replied, 1);
-        assert_eq!(day7.started(), 0);
-        assert_eq!(day14.awaiting_approval + day14.queued, 0);
-        let r = runs(&db, ada).await;
-        assert_eq!(r.len(), 1, "{r:?}");
-        assert_eq!(
-            (r[0].state.as_str(), r[0].stopped_reason.as_deref(), r[0].step),
-            ("stopped", Some("replied"), 1)
-        );
-        assert_eq!(messages(&db, ada).await.len(), 1);
-        app.t.shutdown().await.unwrap();
-    }
-);
+    // Assert: stopped as replied; nothing after step 0; and the reply
+    // (which moved last_interaction_at) did not start a new revival.
+    assert_eq!(day7.stopped_replied, 1);
+    assert_eq!(day7.started(), 0);
+    assert_eq!(day14.awaiting_approval + day14.queued, 0);
+    let r = runs(&db, ada).await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (
+            r[0].state.as_str(),
+            r[0].stopped_reason.as_deref(),
+            r[0].step
+        ),
+        ("stopped", Some("replied"), 1)
+    );
+    assert_eq!(messages(&db, ada).await.len(), 1);
+    app.t.shutdown().await.unwrap();
+});
 
 storage_test!(
     an_opt_out_stops_the_remaining_steps,
@@ -382,7 +388,7 @@ storage_test!(
 
         // Act: a meeting warms Ada up; weeks later the score has decayed.
         let second = t0 + days(20);
-        set_warmth(&db, ada, 70.0, Some(second)).await;
+        set_warmth(&db, ada, 40.0, Some(second)).await;
         let warm = app.tick(t0 + days(21)).await;
         set_warmth(&db, ada, 18.0, Some(second)).await;
         let cold_again = app.tick(t0 + days(80)).await;
@@ -445,14 +451,18 @@ storage_test!(
             .collect();
         assert_eq!(
             templates,
-            ["onboarding_welcome", "onboarding_story", "onboarding_resource"]
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (
-                    format!("trigger:onboarding:{nia}:1:{i}"),
-                    Some(t.to_string())
-                ))
-                .collect::<Vec<_>>()
+            [
+                "onboarding_welcome",
+                "onboarding_story",
+                "onboarding_resource"
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (
+                format!("trigger:onboarding:{nia}:1:{i}"),
+                Some(t.to_string())
+            ))
+            .collect::<Vec<_>>()
         );
         assert_eq!(app.approval_posts().len(), 3);
         app.t.shutdown().await.unwrap();
@@ -488,6 +498,66 @@ storage_test!(
             sources,
             months.map(|m| format!("trigger:monthly:{leo}:{m}:0"))
         );
+        app.t.shutdown().await.unwrap();
+    }
+);
+
+storage_test!(
+    two_runners_at_once_start_and_send_each_step_once,
+    |db: TestDb| async move {
+        // Arrange: one cold and one new contact.
+        let app = spawn(db, |_| {}).await;
+        let db = app.t.app.db.clone();
+        let t0 = Utc::now();
+        let ada = contact(&db, "Ada", 10.0, Some(t0 - days(60)), t0 - days(200)).await;
+        let nia = contact(&db, "Nia", 0.0, None, t0).await;
+
+        // Act: two ticks racing (two processes on one database).
+        let (a, b) = tokio::join!(
+            triggers::tick(&app.t.app, t0),
+            triggers::tick(&app.t.app, t0)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        app.t.drain_background().await;
+
+        // Assert: each crossing started once, each first step sent once.
+        assert_eq!(a.started() + b.started(), 2, "{a:?} {b:?}");
+        assert_eq!(a.awaiting_approval + b.awaiting_approval, 2, "{a:?} {b:?}");
+        assert_eq!(messages(&db, ada).await.len(), 1);
+        assert_eq!(messages(&db, nia).await.len(), 1);
+        assert_eq!(app.approval_posts().len(), 2);
+        app.t.shutdown().await.unwrap();
+    }
+);
+
+storage_test!(
+    a_crash_between_submit_and_advance_neither_resends_nor_asks_again,
+    |db: TestDb| async move {
+        // Arrange: step 0 submitted, then the run rolled back to "step 0
+        // due", as if the process died before advancing it.
+        let app = spawn(db, |_| {}).await;
+        let db = app.t.app.db.clone();
+        let t0 = Utc::now();
+        let ada = contact(&db, "Ada", 10.0, Some(t0 - days(60)), t0 - days(200)).await;
+        app.tick(t0).await;
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE trigger_runs SET step = 0, next_step_at = $1 WHERE contact_id = $2",
+            [Value::from(t0), Value::from(ada)],
+        ))
+        .await
+        .unwrap();
+
+        // Act: the lease has run out; the next tick finds the step due.
+        let retry = app.tick(t0 + triggers::runner::CLAIM_LEASE).await;
+
+        // Assert: counted as sent, advanced, and nothing new anywhere.
+        assert_eq!(retry.already_submitted, 1);
+        assert_eq!(retry.awaiting_approval + retry.queued, 0);
+        assert_eq!(messages(&db, ada).await.len(), 1);
+        assert_eq!(app.approval_posts().len(), 1);
+        let r = runs(&db, ada).await;
+        assert_eq!((r[0].step, r[0].state.as_str()), (1, "active"));
         app.t.shutdown().await.unwrap();
     }
 );

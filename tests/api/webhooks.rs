@@ -341,6 +341,38 @@ storage_test!(
 );
 
 storage_test!(
+    the_providers_report_resolves_an_ambiguous_message,
+    |db: TestDb| async move {
+        // Arrange: a crash inside a batch request left the message
+        // ambiguous (it may or may not have gone out).
+        let app = spawn(db).await;
+        let dbc = app.app.db.clone();
+        let m = sent(&dbc, "api:ambiguous", None, 1).await.remove(0);
+        dbc.execute_raw(Statement::from_sql_and_values(
+            dbc.get_database_backend(),
+            "UPDATE messages SET state = 'ambiguous' WHERE id = $1",
+            [Value::from(m.id.clone())],
+        ))
+        .await
+        .unwrap();
+
+        // Act: Resend reports it delivered.
+        let res = app
+            .webhook(
+                &new_event_id(),
+                &event("email.delivered", &m, true, json!({})),
+            )
+            .await;
+
+        // Assert: resolved from the provider's evidence, without a person
+        // and without sending anything again.
+        assert_eq!(res.status(), 200);
+        assert_eq!(state(&dbc, &m.id).await, "delivered");
+        assert_eq!(events_in(&dbc, &m.id, "sent").await, 1);
+    }
+);
+
+storage_test!(
     the_provider_id_finds_an_untagged_message,
     |db: TestDb| async move {
         // Arrange: no `warmline_message_id` tag; only Resend's `email_id`.

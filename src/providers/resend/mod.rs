@@ -312,6 +312,13 @@ impl Provider for ResendProvider {
         true
     }
 
+    /// A batch's key is derived from its members; after a crash the next
+    /// claim may group them differently, and Resend would not recognise the
+    /// new batch. So a batch request is a crash window like a key-less call.
+    fn batch_key_per_message(&self) -> bool {
+        false
+    }
+
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
         let mut outcomes: Vec<Option<SendOutcome>> = vec![None; batch.len()];
         // A payload that is not an email fails alone; the rest still go.
