@@ -10,6 +10,9 @@ mod m20261126_000003_contacts_email_lower;
 mod m20261126_000004_email;
 mod m20261126_000005_relationships;
 mod m20261126_000006_approvals;
+mod m20261126_000007_drafts;
+mod m20261126_000008_campaign_progress;
+mod m20261126_000009_digests;
 
 pub struct Migrator;
 
@@ -23,6 +26,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_email::Migration),
             Box::new(m20261126_000005_relationships::Migration),
             Box::new(m20261126_000006_approvals::Migration),
+            Box::new(m20261126_000007_drafts::Migration),
+            Box::new(m20261126_000008_campaign_progress::Migration),
+            Box::new(m20261126_000009_digests::Migration),
         ]
     }
 }

@@ -56,6 +56,9 @@ pub struct Settings {
     pub triggers: crate::triggers::TriggerSettings,
     pub warmth: crate::warmth::WarmthSettings,
     pub inbound: crate::inbound::InboundSettings,
+    /// `[campaigns]`: running campaigns as their Slack thread shows them.
+    pub campaigns: crate::campaigns::progress::CampaignsSettings,
+    pub digest: crate::reports::DigestSettings,
 }
 
 /// `[email]`.

@@ -235,6 +235,8 @@ impl Application {
         crate::triggers::start(&app, &app.loops, token.clone());
         crate::warmth::start(&app, &app.loops, token.clone());
         crate::approval::reminders::start(&app, &app.loops, token.clone());
+        crate::campaigns::progress::start(&app, &app.loops, token.clone());
+        crate::reports::digest::start(&app, &app.loops, token.clone());
         let router = router(app.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {

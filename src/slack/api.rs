@@ -3,10 +3,21 @@
 //! transport errors with exponential backoff and jitter, and 429s honoured
 //! for exactly as long as `Retry-After` says.
 //!
+//! Posts and edits (`chat.postMessage`, `chat.update`) are paced per
+//! channel by [`ChannelPacer`]: Slack allows about one message per second
+//! per channel, so a burst of notices, progress edits and summaries to one
+//! channel is spread out here instead of earning 429s. The pace is per
+//! process (as Slack's own client-side limiters are); a 429 that still
+//! happens is waited out for its `Retry-After`.
+//!
 //! Every method warmline calls is listed in [`Method`] with the bot scope it
 //! needs; the manifest test checks `manifest.yml` asks for exactly those.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -114,6 +125,48 @@ pub struct SlackApi {
     token: SlackApiToken,
     timeout: Duration,
     max_retries: u32,
+    pacer: Arc<ChannelPacer>,
+}
+
+/// GCRA per channel id: one post or edit per [`ChannelPacer::INTERVAL`],
+/// with a burst of [`ChannelPacer::BURST`] (Slack tolerates short bursts;
+/// a few notices at once are not held back). Each caller reserves its slot
+/// and sleeps until it, so waiters are served in order.
+#[derive(Debug, Default)]
+pub struct ChannelPacer {
+    /// Theoretical arrival time of the next call, per channel.
+    tat: Mutex<HashMap<String, Instant>>,
+}
+
+impl ChannelPacer {
+    pub const INTERVAL: Duration = Duration::from_secs(1);
+    pub const BURST: u32 = 3;
+
+    /// Reserves the next slot for `channel`; returns how long to wait for it.
+    pub fn reserve(&self, channel: &str, now: Instant) -> Duration {
+        let tolerance = Self::INTERVAL * (Self::BURST - 1);
+        let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
+        if tat.len() > 10_000 {
+            // Channels idle long enough to be at rest need no entry.
+            tat.retain(|_, t| *t > now);
+        }
+        let next = tat.get(channel).copied().unwrap_or(now).max(now);
+        let wait = next
+            .checked_sub(tolerance)
+            .map_or(Duration::ZERO, |allowed| {
+                allowed.saturating_duration_since(now)
+            });
+        tat.insert(channel.to_string(), next + Self::INTERVAL);
+        wait
+    }
+
+    async fn wait(&self, channel: &str) {
+        let wait = self.reserve(channel, Instant::now());
+        if !wait.is_zero() {
+            metrics::counter!("slack_paced_total").increment(1);
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 impl SlackApi {
@@ -138,6 +191,7 @@ impl SlackApi {
             token: SlackApiToken::new(token_value.into()),
             timeout: settings.request_timeout(),
             max_retries: settings.max_retries,
+            pacer: Arc::default(),
         })
     }
 
@@ -249,6 +303,7 @@ impl SlackApi {
         &self,
         req: SlackApiChatPostMessageRequest,
     ) -> Result<SlackApiChatPostMessageResponse, SlackApiError> {
+        self.pacer.wait(&req.channel.0).await;
         let (client, token, req) = (&self.client, &self.token, &req);
         self.call(Method::ChatPostMessage, move || async move {
             client.open_session(token).chat_post_message(req).await
@@ -271,6 +326,7 @@ impl SlackApi {
         &self,
         req: SlackApiChatUpdateRequest,
     ) -> Result<SlackApiChatUpdateResponse, SlackApiError> {
+        self.pacer.wait(&req.channel.0).await;
         let (client, token, req) = (&self.client, &self.token, &req);
         self.call(Method::ChatUpdate, move || async move {
             client.open_session(token).chat_update(req).await
@@ -362,6 +418,28 @@ mod tests {
                 assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_pacer_allows_a_short_burst_then_one_per_second_per_channel() {
+        let pacer = ChannelPacer::default();
+        let t0 = Instant::now();
+        let waits: Vec<Duration> = (0..5).map(|_| pacer.reserve("C1", t0)).collect();
+        assert_eq!(
+            waits[..3],
+            [Duration::ZERO; 3],
+            "a burst of three goes at once"
+        );
+        assert_eq!(waits[3], Duration::from_secs(1));
+        assert_eq!(waits[4], Duration::from_secs(2));
+        assert_eq!(
+            pacer.reserve("C2", t0),
+            Duration::ZERO,
+            "channels are independent"
+        );
+        // Once the channel rests, the burst is available again.
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(pacer.reserve("C1", later), Duration::ZERO);
     }
 
     #[test]

@@ -220,8 +220,9 @@ pub async fn handle_action(
     } else {
         Decision::Cancel
     };
-    let text = if !app.settings.slack.approvers.contains(&user.0) {
-        "Only approvers can resume or cancel a campaign the circuit breaker paused.".to_string()
+    // Approvers and the campaign's requester (issue: "for approvers and the requester").
+    let text = if !crate::campaigns::progress::may_decide(app, campaign_id, &user.0).await? {
+        "Only approvers and the campaign's requester can resume or cancel a campaign the circuit breaker paused.".to_string()
     } else {
         let decided =
             breaker::decide(&app.db, campaign_id, decision, &user.0, chrono::Utc::now()).await?;

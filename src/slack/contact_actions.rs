@@ -554,7 +554,9 @@ fn open_log_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
     });
 }
 
-fn open_nudge_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
+/// Opens the nudge modal for one contact (a card's Nudge button, or
+/// `/warm nudge`): `views.open` first, then the contact and a preview.
+pub fn open_nudge_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
     let app2 = app.clone();
     app.spawn("open the nudge modal", async move {
         let loading = nudge_view(&app2, contact_id, None, None)?;

@@ -1,10 +1,29 @@
 //! The App Home tab, published per user on `app_home_opened` (and on its
-//! Refresh button): a welcome and the setup checklist.
+//! Refresh button): a welcome, what needs this user (approvals they may
+//! decide, their drafts and scheduled campaigns), running campaigns with
+//! progress, contacts going cold, the last 7 days' rates against the targets,
+//! and the setup checklist.
+//!
+//! Invariants:
+//! - The approvals section is shown only to approvers, and lists only what
+//!   that approver may decide (not their own requests unless
+//!   `approval.allow_self_approval`), the same rule a click is checked by.
+//! - Every list is cut at [`LIST`] items with "and N more", so the view stays
+//!   under Slack's 100-block limit whatever the data (checked by `blocks`).
+//! - Contacts are named by name or a masked address, never a whole one.
 
+use chrono::{DateTime, Duration, Utc};
 use slack_morphism::prelude::*;
 
 use super::{api::SlackApiError, setup_status};
-use crate::startup::App;
+use crate::{reports::stats, startup::App};
+
+/// Items per list on the Home tab.
+pub const LIST: u64 = 10;
+
+/// A campaign of the user's that is not out yet: a draft, waiting for an
+/// approver, or scheduled.
+pub const MINE_STATES: &[&str] = &["draft", "awaiting_approval", "scheduled"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
@@ -12,28 +31,66 @@ pub enum HomeError {
     Layout(#[from] super::blocks::BlocksError),
     #[error(transparent)]
     Slack(#[from] SlackApiError),
+    #[error("reading the Home tab's numbers: {0:#}")]
+    Stats(anyhow::Error),
 }
 
 /// Renders the Home tab for `user` and publishes it with views.publish.
 pub async fn publish(app: &App, user: &SlackUserId) -> Result<(), HomeError> {
-    let view = render(app, user)?;
+    let view = render(app, user, Utc::now()).await?;
     app.slack
         .views_publish(SlackApiViewsPublishRequest::new(user.clone(), view))
         .await?;
     Ok(())
 }
 
-pub fn render(app: &App, user: &SlackUserId) -> Result<SlackView, super::blocks::BlocksError> {
+/// The Home tab's context for `user` as of `now` (JSON for the layout).
+pub async fn context(
+    app: &App,
+    user: &SlackUserId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<serde_json::Value> {
     let items = setup_status::items(&app.settings);
     let missing = items.iter().filter(|i| !i.ok).count();
-    app.blocks.view(
-        "home.json.j2",
-        serde_json::json!({
-            "user": user.0,
-            "command": app.settings.slack.command,
-            "items": items,
-            "missing": missing,
-            "refresh_action": super::interactions::actions::HOME_REFRESH,
-        }),
-    )
+    let db = &app.db;
+    let approver = crate::approval::decision::is_approver(app, &user.0).await;
+    let pending = if approver {
+        Some(
+            stats::pending_approvals(
+                db,
+                now,
+                Some(&user.0),
+                app.settings.approval.allow_self_approval,
+                LIST,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(serde_json::json!({
+        "user": user.0,
+        "command": app.settings.slack.command,
+        "items": items,
+        "missing": missing,
+        "refresh_action": super::interactions::actions::HOME_REFRESH,
+        "approver": approver,
+        "pending": pending,
+        "drafts": stats::drafts_by_author(db, &user.0, LIST).await?,
+        "mine": stats::campaigns_by_requester(db, &user.0, MINE_STATES, LIST).await?,
+        "running": stats::running_campaigns(db, LIST).await?,
+        "going_cold": stats::going_cold(db, LIST).await?,
+        "rates": stats::rates(db, now - Duration::days(7), now).await?,
+        "unsubscribe_target": format!("{}%", crate::reports::UNSUBSCRIBE_TARGET * 100.0),
+        "complaint_target": format!("{}%", crate::reports::COMPLAINT_TARGET * 100.0),
+    }))
+}
+
+pub async fn render(
+    app: &App,
+    user: &SlackUserId,
+    now: DateTime<Utc>,
+) -> Result<SlackView, HomeError> {
+    let ctx = context(app, user, now).await.map_err(HomeError::Stats)?;
+    Ok(app.blocks.view("home.json.j2", ctx)?)
 }

@@ -24,6 +24,10 @@ pub mod actions {
     pub const BREAKER_RESUME: &str = "breaker_resume";
     /// On a circuit breaker alert: cancel the paused campaign.
     pub const BREAKER_CANCEL: &str = "breaker_cancel";
+    /// On a campaign's progress message: pause / resume / cancel it.
+    pub const CAMPAIGN_PAUSE: &str = "campaign_pause";
+    pub const CAMPAIGN_RESUME: &str = "campaign_resume";
+    pub const CAMPAIGN_CANCEL: &str = "campaign_cancel";
     /// On an approval request: approve (after Slack's confirm dialog).
     pub const APPROVAL_APPROVE: &str = "approval_approve";
     /// On an approval request: deny (opens the reason modal).
@@ -44,6 +48,12 @@ pub mod actions {
     pub const CONTACT_FORGET: &str = "contact_forget";
     /// In the nudge modal: the template select (re-renders the preview).
     pub const NUDGE_TEMPLATE: &str = "nudge_template";
+    /// In `/warm drafts`: reopen a draft in the campaign modal.
+    pub const CAMPAIGN_OPEN: &str = "campaign_open";
+    /// In the campaign preview: save the draft.
+    pub const CAMPAIGN_SAVE: &str = "campaign_save";
+    /// In the campaign preview: back to the form.
+    pub const CAMPAIGN_EDIT: &str = "campaign_edit";
 }
 
 /// `POST /slack/interactions` (already signature-checked). The body is a
@@ -92,6 +102,8 @@ pub async fn handle(
                     || action.action_id.0 == actions::BREAKER_CANCEL
                 {
                     super::campaign_alerts::handle_action(app, &ev, action).await?;
+                } else if crate::campaigns::progress::handles(&action.action_id.0) {
+                    crate::campaigns::progress::handle_action(app, &ev, action).await?;
                 } else if [
                     actions::APPROVAL_APPROVE,
                     actions::APPROVAL_DENY,
@@ -100,6 +112,8 @@ pub async fn handle(
                 .contains(&action.action_id.0.as_str())
                 {
                     crate::approval::slack::handle_action(app, &ev, action).await?;
+                } else if super::campaigns::handles(&action.action_id.0) {
+                    super::campaigns::on_action(app, &ev, action).await?;
                 } else if super::contact_actions::handles(&action.action_id.0) {
                     super::contact_actions::on_action(app, &ev, action).await?;
                 } else {
@@ -111,6 +125,9 @@ pub async fn handle(
             if crate::approval::slack::is_deny_submission(&ev) =>
         {
             return crate::approval::slack::handle_deny_submission(app, &ev).await;
+        }
+        SlackInteractionEvent::ViewSubmission(ev) if super::campaigns::owns_view(&ev) => {
+            return Ok(super::campaigns::on_view_submission(app, &ev).await?);
         }
         SlackInteractionEvent::ViewSubmission(ev) if super::contact_actions::owns_view(&ev) => {
             return Ok(super::contact_actions::on_view_submission(app, &ev).await?);

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod api;
 pub mod blocks;
 pub mod campaign_alerts;
+pub mod campaigns;
 pub mod commands;
 pub mod contact_actions;
 pub mod dedup;

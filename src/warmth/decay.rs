@@ -191,41 +191,114 @@ fn interactions_sql() -> String {
     )
 }
 
+/// SQLite: sqlx hands rows over one at a time from a worker thread (a few
+/// microseconds each, ten times SQLite's own cost), so rows are packed in
+/// SQL — `group_concat` / `json_group_array` over rowid ranges, still
+/// sequential scans — and unpacked here.
 async fn read_sqlite(
     pool: &sqlx::SqlitePool,
     from: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<ContactRow>, Vec<Compact>)> {
+    const RANGE: i64 = 50_000;
     let mut contacts = Vec::new();
-    let sql = CONTACTS_SQL.replace("{STAMP}", "COALESCE(CAST(warmth_updated_at AS TEXT), '')");
-    // Built from constants only.
-    let mut s = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(pool);
-    while let Some(r) = s.try_next().await.context("reading contacts")? {
-        contacts.push(ContactRow {
-            id: r.try_get(0)?,
-            warmth: r.try_get(1)?,
-            warmth_reasons: r.try_get(2)?,
-            stamp: r.try_get(3)?,
-            last_interaction_at: r.try_get(4)?,
-        });
+    let (lo, hi): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(id), MAX(id) FROM contacts")
+            .fetch_one(pool)
+            .await?;
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        let mut start = lo;
+        while start <= hi {
+            let packed: Option<String> = sqlx::query_scalar(
+                "SELECT json_group_array(json_array(id, warmth, warmth_reasons, \
+                 COALESCE(CAST(warmth_updated_at AS TEXT), ''), last_interaction_at)) \
+                 FROM (SELECT * FROM contacts WHERE id >= $1 AND id < $2 ORDER BY id)",
+            )
+            .bind(start)
+            .bind(start + RANGE)
+            .fetch_one(pool)
+            .await
+            .context("reading contacts")?;
+            type Packed = (i64, f64, String, String, Option<String>);
+            let rows: Vec<Packed> = serde_json::from_str(packed.as_deref().unwrap_or("[]"))?;
+            for (id, warmth, warmth_reasons, stamp, last) in rows {
+                contacts.push(ContactRow {
+                    id,
+                    warmth,
+                    warmth_reasons,
+                    stamp,
+                    last_interaction_at: last.as_deref().map(parse_sqlite_time).transpose()?,
+                });
+            }
+            start += RANGE;
+        }
     }
-    drop(s);
     let mut rows = Vec::new();
-    let sql = interactions_sql();
-    // Bound as sqlx encodes every stored timestamp, so text order is time order.
-    let mut s = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(from)
-        .bind(now)
-        .fetch(pool);
-    while let Some(r) = s.try_next().await.context("reading interactions")? {
-        rows.push(Compact {
-            contact_id: r.try_get(0)?,
-            kind: r.try_get(1)?,
-            inbound: r.try_get(2)?,
-            at: r.try_get(3)?,
-        });
+    let (lo, hi): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(id), MAX(id) FROM interactions")
+            .fetch_one(pool)
+            .await?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok((contacts, rows));
+    };
+    let sql = format!(
+        "SELECT group_concat(contact_id || '|' || ({KIND_SQL}) || ({INBOUND_SQL}) || '|' \
+         || occurred_at, ';') FROM interactions \
+         WHERE id >= $1 AND id < $2 AND occurred_at >= $3 AND occurred_at <= $4"
+    );
+    let mut start = lo;
+    while start <= hi {
+        // Built from constants only; bound as sqlx encodes every stored
+        // timestamp, so text order is time order.
+        let packed: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(start)
+            .bind(start + RANGE * 4)
+            .bind(from)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .context("reading interactions")?;
+        for entry in packed
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .filter(|e| !e.is_empty())
+        {
+            let mut f = entry.splitn(3, '|');
+            let (Some(id), Some(codes), Some(at)) = (f.next(), f.next(), f.next()) else {
+                anyhow::bail!("unreadable packed interaction {entry:?}");
+            };
+            let codes = codes.as_bytes();
+            rows.push(Compact {
+                contact_id: id.parse()?,
+                kind: i32::from(codes.first().copied().unwrap_or(b'4') - b'0'),
+                inbound: i32::from(codes.get(1).copied().unwrap_or(b'0') - b'0'),
+                at: parse_sqlite_time(at)?,
+            });
+        }
+        start += RANGE * 4;
     }
     Ok((contacts, rows))
+}
+
+/// Parses a timestamp as sqlx decodes one from SQLite text (RFC 3339 first,
+/// then SQLite's own forms), so the pass sees exactly what
+/// `refresh_contact` sees.
+fn parse_sqlite_time(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%F %T%.f%:z", "%FT%T%.f%:z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    for f in ["%F %T%.f", "%FT%T%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc());
+        }
+    }
+    anyhow::bail!("unreadable timestamp {s:?}")
 }
 
 async fn read_postgres(

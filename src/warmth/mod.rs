@@ -102,8 +102,9 @@ pub struct WarmthSettings {
     /// How often the decay pass runs (default 60). The first pass runs one
     /// interval after start.
     pub decay_interval_minutes: u64,
-    /// Contacts per decay-pass transaction (default 5,000): bounds how long
-    /// the pass holds SQLite's write lock at a time.
+    /// Score writes per decay-pass transaction (default 20,000): bounds how
+    /// long the pass holds SQLite's write lock at a time (each commit is an
+    /// fsync, so fewer, larger ones are faster).
     pub batch_contacts: usize,
 }
 
@@ -112,7 +113,7 @@ impl Default for WarmthSettings {
         Self {
             half_life_days: 30.0,
             decay_interval_minutes: 60,
-            batch_contacts: 5_000,
+            batch_contacts: 20_000,
         }
     }
 }
@@ -175,7 +176,7 @@ static PARAMS: RwLock<model::Params> = RwLock::new(model::Params {
     k: 3.0,
 });
 
-static BATCH: AtomicUsize = AtomicUsize::new(5_000);
+static BATCH: AtomicUsize = AtomicUsize::new(20_000);
 
 /// Sets the process's model parameters and decay-pass batch size (done by
 /// [`start`]).

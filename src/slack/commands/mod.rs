@@ -6,6 +6,7 @@
 //! (usage, status) or records what it must and hands slow work to
 //! [`App::spawn`], then answers.
 
+mod campaign;
 mod contact;
 mod doctor;
 mod help;
@@ -45,6 +46,9 @@ pub fn registry() -> Vec<Box<dyn Subcommand>> {
         Box::new(help::Help),
         Box::new(status::Status),
         Box::new(contact::Contact),
+        Box::new(campaign::Campaign),
+        Box::new(campaign::Drafts),
+        Box::new(campaign::Nudge),
         Box::new(log::Log),
         Box::new(doctor::Doctor),
     ]

@@ -1,0 +1,312 @@
+//! What a campaign would do if sent now: who receives it and who is
+//! excluded and why, three messages rendered for real recipients, the risk
+//! the approvers will see, and how long the provider's rate limit makes it.
+//!
+//! Invariants:
+//! - Exclusions come from the dispatcher's own last-moment checks
+//!   ([`check_batch`]) on the audience as it stands, so the preview and the
+//!   send apply one set of rules (address, suppression, consent, caps;
+//!   quiet hours only defer, so they do not exclude).
+//! - The risk is scored on exactly the recipients [`Preview::submit_ids`]
+//!   that are handed to `approval::submit`, with the engine's facts, so the
+//!   number here is the number in the approval request.
+//! - Nothing is written.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::Value;
+
+use super::Draft;
+use crate::{
+    approval::{
+        Content,
+        request::{Recipient, load_recipients, variables},
+        risk::{self, COLD_BELOW, Risk, RiskFacts},
+    },
+    dispatcher::{
+        checks::{Verdict, check_batch},
+        claim::Claimed,
+        state::SkipReason,
+    },
+    startup::App,
+    templates::{Kind, Rendered, TemplateError, render_part},
+};
+
+/// One rendered example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub to: String,
+    pub subject: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    /// Contacts in the audience.
+    pub audience: usize,
+    /// How many would receive it now.
+    pub receive: usize,
+    /// Why the others would not: `(reason in words, count)`, largest first.
+    pub excluded: Vec<(String, usize)>,
+    pub samples: Vec<Sample>,
+    pub risk: Risk,
+    /// Hand-written, or a template never sent before (a policy rule).
+    pub new_content: bool,
+    /// Recipients below the policy's warmth floor (a policy rule).
+    pub below_floor: usize,
+    /// The provider that would send it.
+    pub provider: Option<String>,
+    /// Seconds the provider's rate limit needs; `None` when it has none.
+    pub estimate_secs: Option<f64>,
+    /// The recipients to submit: the audience less those without an
+    /// address for the channel (the engine refuses those); the others are
+    /// skipped with their reason at send time, where the ledger records it.
+    pub submit_ids: Vec<i64>,
+}
+
+/// Words for a skip reason, as the preview shows them.
+pub fn reason_words(r: SkipReason) -> &'static str {
+    match r {
+        SkipReason::NoConsent => "no consent",
+        SkipReason::Suppressed => "suppressed",
+        SkipReason::NoAddress => "no address for the channel",
+        SkipReason::FrequencyCap => "frequency cap reached",
+        SkipReason::Cancelled => "cancelled",
+    }
+}
+
+/// The kind of mail `content` makes (marketing unless a template says so).
+pub fn kind_of(app: &App, content: &Content) -> Kind {
+    match content {
+        Content::Template { name } => app
+            .composer
+            .catalog()
+            .get(name)
+            .map(|t| t.kind)
+            .unwrap_or(Kind::Marketing),
+        Content::Inline { .. } => Kind::Marketing,
+    }
+}
+
+/// Renders `content` for one contact, strictly (an unknown variable is an
+/// error naming it).
+pub(crate) fn render(
+    app: &App,
+    content: &Content,
+    c: &Recipient,
+) -> Result<Rendered, TemplateError> {
+    let vars = variables(c, &serde_json::json!({}));
+    match content {
+        Content::Template { name } => app.composer.catalog().render(name, &vars),
+        Content::Inline { subject, body } => Ok(Rendered {
+            subject: subject
+                .as_deref()
+                .map(|s| render_part("subject", s, &vars))
+                .transpose()?,
+            text: render_part("text", body, &vars)?,
+            html: None,
+        }),
+    }
+}
+
+/// The contacts `ids` as rendering sees them.
+pub(crate) async fn recipients(app: &App, ids: &[i64]) -> anyhow::Result<Vec<Recipient>> {
+    load_recipients(&app.db, ids).await
+}
+
+/// Builds the preview of `draft` for the contacts `ids`, as `user` would
+/// submit it. Render errors are the caller's to check first ([`render`]);
+/// a recipient that fails to render here is shown as the error.
+pub async fn build(
+    app: &App,
+    draft: &Draft,
+    ids: &[i64],
+    user: &str,
+    source: &str,
+) -> anyhow::Result<Preview> {
+    let now = Utc::now();
+    let people = recipients(app, ids).await?;
+    let kind = kind_of(app, &draft.content);
+    let claimed: Vec<Claimed> = people
+        .iter()
+        .map(|c| Claimed {
+            id: format!("preview:{}", c.id),
+            campaign_id: None,
+            contact_id: Some(c.id),
+            channel: draft.channel.clone(),
+            kind: kind.as_str().to_string(),
+            address: None,
+            attempts: 0,
+            payload: "{}".into(),
+            provider: None,
+        })
+        .collect();
+    let verdicts = check_batch(
+        &app.db,
+        &claimed,
+        &app.settings.caps,
+        &app.settings.quiet_hours,
+        now,
+    )
+    .await?;
+    let mut excluded: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut receiving: Vec<(&Recipient, String)> = Vec::new();
+    let mut submit_ids = Vec::new();
+    for (c, v) in people.iter().zip(&verdicts) {
+        let address = match draft.channel.as_str() {
+            "email" => c.email.clone(),
+            _ => c.phone.clone(),
+        };
+        match v {
+            Verdict::Skip(r) => {
+                *excluded.entry(reason_words(*r)).or_default() += 1;
+                if *r != SkipReason::NoAddress {
+                    submit_ids.push(c.id);
+                }
+            }
+            Verdict::Send { .. } | Verdict::Defer(_) => {
+                submit_ids.push(c.id);
+                receiving.push((c, address.unwrap_or_default()));
+            }
+        }
+    }
+    let samples = receiving
+        .iter()
+        .take(3)
+        .map(|(c, to)| match render(app, &draft.content, c) {
+            Ok(r) => Sample {
+                to: to.clone(),
+                subject: r.subject,
+                text: r.text,
+            },
+            Err(e) => Sample {
+                to: to.clone(),
+                subject: None,
+                text: format!("cannot be rendered: {e}"),
+            },
+        })
+        .collect();
+    let submit_set: std::collections::HashSet<i64> = submit_ids.iter().copied().collect();
+    let submitted: Vec<&Recipient> = people
+        .iter()
+        .filter(|c| submit_set.contains(&c.id))
+        .collect();
+    let (risk, new_content) = assess_risk(app, draft, &submitted, user, source).await?;
+    let floor = f64::from(app.settings.approval.warmth_floor);
+    let below_floor = submitted.iter().filter(|c| c.warmth < floor).count();
+    let provider = app.dispatcher.registry().for_channel(&draft.channel);
+    let estimate_secs = provider
+        .as_ref()
+        .and_then(|p| estimate(app, p.name(), &p.limits(), receiving.len()));
+    let mut excluded: Vec<(String, usize)> = excluded
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    excluded.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(Preview {
+        audience: people.len(),
+        receive: receiving.len(),
+        excluded,
+        samples,
+        risk,
+        new_content,
+        below_floor,
+        provider: provider.map(|p| p.name().to_string()),
+        estimate_secs,
+        submit_ids,
+    })
+}
+
+/// The engine's risk facts (`approval::request::assess`): a template never
+/// sent before or hand-written content is new; the requester's first
+/// campaign is a first use.
+async fn assess_risk(
+    app: &App,
+    draft: &Draft,
+    recipients: &[&Recipient],
+    user: &str,
+    source: &str,
+) -> anyhow::Result<(Risk, bool)> {
+    let new_content = match &draft.content {
+        Content::Inline { .. } => {
+            Some("written by hand: this content has not been sent before".to_string())
+        }
+        Content::Template { name } => {
+            let sent = crate::db::count(
+                &app.db,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE template = $1 \
+                 AND state IN ('sent', 'delivered', 'bounced', 'complained')",
+                vec![Value::from(name.clone())],
+            )
+            .await?;
+            (sent == 0).then(|| format!("template '{name}' has never been sent"))
+        }
+    };
+    let earlier = crate::db::count(
+        &app.db,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE created_by = $1 \
+         AND state IN ('running', 'scheduled', 'paused', 'completed') \
+         AND (source IS NULL OR source <> $2)",
+        vec![
+            Value::from(user.to_string()),
+            Value::from(source.to_string()),
+        ],
+    )
+    .await?;
+    let is_new = new_content.is_some();
+    let risk = risk::assess(&RiskFacts {
+        audience: recipients.len(),
+        cold: recipients.iter().filter(|r| r.warmth < COLD_BELOW).count(),
+        new_content,
+        channel: draft.channel.clone(),
+        first_use: earlier == 0,
+    });
+    Ok((risk, is_new))
+}
+
+/// Seconds to send `n` messages at the provider's rate: requests of
+/// `max_batch` (or `[providers.x] max_batch`, whichever is smaller) at
+/// `requests_per_second` (the provider's, else `[providers.x]`'s).
+pub fn estimate(
+    app: &App,
+    provider: &str,
+    limits: &crate::providers::Limits,
+    n: usize,
+) -> Option<f64> {
+    let configured = app.settings.providers.get(provider);
+    let batch = configured
+        .and_then(|c| c.max_batch)
+        .map_or(limits.max_batch, |b| b.min(limits.max_batch))
+        .max(1);
+    let rps = limits
+        .requests_per_second
+        .or(configured.and_then(|c| c.requests_per_second))
+        .filter(|r| *r > 0.0)?;
+    let requests = n.div_ceil(batch);
+    Some(requests as f64 / rps)
+}
+
+/// "about 3 minutes", for people.
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.ceil() as u64;
+    match s {
+        0 | 1 => "about a second".into(),
+        2..=59 => format!("about {s} seconds"),
+        60..=3599 => format!("about {} minutes", s.div_ceil(60)),
+        _ => format!("about {:.1} hours", secs / 3600.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(0.2), "about a second");
+        assert_eq!(human_duration(42.0), "about 42 seconds");
+        assert_eq!(human_duration(150.0), "about 3 minutes");
+        assert_eq!(human_duration(5400.0), "about 1.5 hours");
+    }
+}
