@@ -169,6 +169,9 @@ pub struct SlackSettings {
     pub request_timeout_secs: u64,
     /// Attempts after the first for 429s, 5xx and transport errors.
     pub max_retries: u32,
+    /// Posts and edits per second to one channel (Slack: about 1); 0 turns
+    /// the pacing off.
+    pub channel_posts_per_sec: f64,
 }
 
 impl Default for SlackSettings {
@@ -184,6 +187,7 @@ impl Default for SlackSettings {
             approvers: Vec::new(),
             request_timeout_secs: 10,
             max_retries: 4,
+            channel_posts_per_sec: 1.0,
         }
     }
 }

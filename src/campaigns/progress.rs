@@ -290,7 +290,8 @@ fn progress_content(app: &App, c: &Campaign, v: &View) -> anyhow::Result<SlackMe
             "skipped": k.skipped_total(),
             "waiting": k.waiting,
             "paused": k.paused,
-            "show_pause": buttons && status == Status::Sending,
+            // Only a running campaign pauses (see `decide`).
+            "show_pause": buttons && status == Status::Sending && c.state == "running",
             "show_resume": buttons && status == Status::Paused,
             "show_cancel": buttons,
             "pause_action": actions::CAMPAIGN_PAUSE,
@@ -440,7 +441,13 @@ async fn report(
         let result = async {
             let content = progress_content(app, c, &view)?;
             match ts {
-                Some(ts) => edit(app, &channel, &ts, content).await?,
+                // Best effort: a progress message someone deleted must not
+                // keep the summary from being posted.
+                Some(ts) => {
+                    if let Err(e) = edit(app, &channel, &ts, content).await {
+                        tracing::warn!(campaign_id = c.id, error = %format!("{e:#}"), "final progress edit failed");
+                    }
+                }
                 None => {
                     let ts = post(app, &channel, &thread, content).await?;
                     store_ts(app, c.id, &ts).await?;

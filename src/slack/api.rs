@@ -128,23 +128,35 @@ pub struct SlackApi {
     pacer: Arc<ChannelPacer>,
 }
 
-/// GCRA per channel id: one post or edit per [`ChannelPacer::INTERVAL`],
-/// with a burst of [`ChannelPacer::BURST`] (Slack tolerates short bursts;
-/// a few notices at once are not held back). Each caller reserves its slot
-/// and sleeps until it, so waiters are served in order.
-#[derive(Debug, Default)]
+/// GCRA per channel id: `slack.channel_posts_per_sec` posts or edits a
+/// second, with a burst of [`ChannelPacer::BURST`] (Slack tolerates short
+/// bursts; a few notices at once are not held back). Each caller reserves
+/// its slot and sleeps until it, so waiters are served in order.
+#[derive(Debug)]
 pub struct ChannelPacer {
+    /// Between two calls to one channel; `None`: no pacing.
+    interval: Option<Duration>,
     /// Theoretical arrival time of the next call, per channel.
     tat: Mutex<HashMap<String, Instant>>,
 }
 
 impl ChannelPacer {
-    pub const INTERVAL: Duration = Duration::from_secs(1);
     pub const BURST: u32 = 3;
+
+    pub fn new(per_sec: f64) -> Self {
+        Self {
+            interval: (per_sec > 0.0 && per_sec.is_finite())
+                .then(|| Duration::from_secs_f64(1.0 / per_sec)),
+            tat: Mutex::default(),
+        }
+    }
 
     /// Reserves the next slot for `channel`; returns how long to wait for it.
     pub fn reserve(&self, channel: &str, now: Instant) -> Duration {
-        let tolerance = Self::INTERVAL * (Self::BURST - 1);
+        let Some(interval) = self.interval else {
+            return Duration::ZERO;
+        };
+        let tolerance = interval * (Self::BURST - 1);
         let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
         if tat.len() > 10_000 {
             // Channels idle long enough to be at rest need no entry.
@@ -156,7 +168,7 @@ impl ChannelPacer {
             .map_or(Duration::ZERO, |allowed| {
                 allowed.saturating_duration_since(now)
             });
-        tat.insert(channel.to_string(), next + Self::INTERVAL);
+        tat.insert(channel.to_string(), next + interval);
         wait
     }
 
@@ -191,7 +203,7 @@ impl SlackApi {
             token: SlackApiToken::new(token_value.into()),
             timeout: settings.request_timeout(),
             max_retries: settings.max_retries,
-            pacer: Arc::default(),
+            pacer: Arc::new(ChannelPacer::new(settings.channel_posts_per_sec)),
         })
     }
 
@@ -422,7 +434,7 @@ mod tests {
 
     #[test]
     fn the_pacer_allows_a_short_burst_then_one_per_second_per_channel() {
-        let pacer = ChannelPacer::default();
+        let pacer = ChannelPacer::new(1.0);
         let t0 = Instant::now();
         let waits: Vec<Duration> = (0..5).map(|_| pacer.reserve("C1", t0)).collect();
         assert_eq!(
@@ -440,6 +452,8 @@ mod tests {
         // Once the channel rests, the burst is available again.
         let later = t0 + Duration::from_secs(10);
         assert_eq!(pacer.reserve("C1", later), Duration::ZERO);
+        let off = ChannelPacer::new(0.0);
+        assert!((0..10).all(|_| off.reserve("C1", t0).is_zero()));
     }
 
     #[test]

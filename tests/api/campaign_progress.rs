@@ -14,6 +14,7 @@ use sea_orm::{
     Value,
 };
 use serde_json::json;
+use slack_morphism::prelude::{SlackApiChatPostMessageRequest, SlackMessageContent};
 use warmline::{
     campaigns::progress,
     db::entities::consents,
@@ -477,3 +478,116 @@ storage_test!(
         assert_eq!(progress_posts(&app).len(), 1);
     }
 );
+
+#[tokio::test]
+async fn progress_posts_keep_slacks_pace_per_channel_and_wait_out_a_429() {
+    // Arrange: Slack's real pace (1 a second per channel, a burst of 3) and
+    // two finished campaigns in one thread channel.
+    let app = spawn_app_with_registry(
+        crate::test_db::TestDb::new(crate::test_db::Backend::Sqlite)
+            .await
+            .expect("SQLite"),
+        |s| {
+            s.slack.approvers = vec![APPROVER.into()];
+            s.slack.channel_posts_per_sec = 1.0;
+            s.caps.marketing_per_day = 1000;
+            s.caps.marketing_per_week = 1000;
+        },
+        Some(Registry::new()),
+    )
+    .await;
+    let dbc = app.app.db.clone();
+    let first = campaign(&dbc).await;
+    let contacts = seed_contacts(&dbc, 2, true).await;
+    queue(&dbc, first, &contacts).await;
+    let (sender, _core) = sender(&app, 10).await;
+    sender.drain().await.unwrap();
+    let slack = app.app.slack.clone();
+    let started = std::time::Instant::now();
+    let post = |channel: &'static str| {
+        let slack = slack.clone();
+        async move {
+            slack
+                .post_message(SlackApiChatPostMessageRequest::new(
+                    channel.into(),
+                    SlackMessageContent::new().with_text("hi".into()),
+                ))
+                .await
+                .unwrap();
+            started.elapsed()
+        }
+    };
+
+    // Act (1): the tick posts progress and summary while four more posts go
+    // to the same channel and one to another.
+    let (tick, a, b, c, d, other) = tokio::join!(
+        progress::tick(&app.app, Utc::now()),
+        post(CHANNEL),
+        post(CHANNEL),
+        post(CHANNEL),
+        post(CHANNEL),
+        post("C0ELSEWHERE"),
+    );
+
+    // Assert (1): six posts to one channel took at least three seconds
+    // (three at once, then one a second); the other channel was not held.
+    assert_eq!(tick.unwrap().summarised, vec![first]);
+    let slowest = [a, b, c, d].into_iter().max().unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        slowest >= Duration::from_secs(1),
+        "the fourth post waited: {slowest:?}"
+    );
+    assert!(other < Duration::from_millis(900), "{other:?}");
+
+    // Act (2): Slack answers the next campaign's first post with a 429.
+    let second = campaign(&dbc).await;
+    let contacts = seed_contacts(&dbc, 1, true).await;
+    queue(&dbc, second, &contacts).await;
+    sender.drain().await.unwrap();
+    app.fake.script(
+        "chat.postMessage",
+        crate::fake_slack::Scripted::RateLimited {
+            retry_after_secs: 1,
+        },
+    );
+    let before = std::time::Instant::now();
+    let tick = progress::tick(&app.app, Utc::now()).await.unwrap();
+
+    // Assert (2): waited out (not dropped, not doubled).
+    assert_eq!(tick.summarised, vec![second]);
+    assert!(before.elapsed() >= Duration::from_secs(1));
+    assert_eq!(summaries(&app).len(), 2, "one summary per campaign");
+}
+
+#[tokio::test]
+async fn the_requester_may_resume_a_campaign_the_breaker_paused() {
+    // Arrange: a campaign paused as the circuit breaker pauses it.
+    let app = spawn(
+        crate::test_db::TestDb::new(crate::test_db::Backend::Sqlite)
+            .await
+            .expect("SQLite"),
+    )
+    .await;
+    let dbc = app.app.db.clone();
+    let c = campaign(&dbc).await;
+    let contacts = seed_contacts(&dbc, 2, true).await;
+    queue(&dbc, c, &contacts).await;
+    ledger::pause_campaign(&dbc, c, "circuit-breaker", Utc::now())
+        .await
+        .unwrap();
+
+    // Act: the requester clicks the breaker alert's Resume.
+    app.post_interaction(&click("breaker_resume", c, REQUESTER, "1700000020.000001"))
+        .await;
+    app.drain_background().await;
+
+    // Assert
+    assert_eq!(campaign_state(&dbc, c).await, "running");
+    assert_eq!(ids_in(&dbc, c, &["queued"]).await.len(), 2);
+    assert_eq!(audits(&dbc, "campaign.resume").await, 1);
+}

@@ -53,6 +53,8 @@ pub fn test_settings(fake: &FakeSlack, db: &TestDb) -> Settings {
     s.slack.api_url = fake.api_url();
     s.slack.request_timeout_secs = 5;
     s.slack.max_retries = 2;
+    // Slack's per-channel pace would only slow tests that post many notices.
+    s.slack.channel_posts_per_sec = 100.0;
     db.apply(&mut s);
     s
 }
