@@ -899,13 +899,16 @@ async fn a_report_for_a_message_still_sending_is_refused_until_it_is_sent() {
     let app = spawn(sqlite().await).await;
     let dbc = app.app.db.clone();
     let m = sent(&dbc, "api:race", None, 1).await.remove(0);
+    // Held by this app's own (live) worker, so the dispatcher's recovery of
+    // dead workers' messages leaves it alone.
+    let worker = app.app.dispatcher.worker_id().to_string();
     let set = |s: &'static str| {
-        let (dbc, id) = (dbc.clone(), m.id.clone());
+        let (dbc, id, worker) = (dbc.clone(), m.id.clone(), worker.clone());
         async move {
             dbc.execute_raw(Statement::from_sql_and_values(
                 dbc.get_database_backend(),
-                "UPDATE messages SET state = $1 WHERE id = $2",
-                [Value::from(s), Value::from(id)],
+                "UPDATE messages SET state = $1, locked_by = $3 WHERE id = $2",
+                [Value::from(s), Value::from(id), Value::from(worker)],
             ))
             .await
             .unwrap();
