@@ -13,6 +13,7 @@ mod m20261126_000006_approvals;
 mod m20261126_000007_drafts;
 mod m20261126_000008_campaign_progress;
 mod m20261126_000009_digests;
+mod m20261126_000010_drop_warmth_index;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_drafts::Migration),
             Box::new(m20261126_000008_campaign_progress::Migration),
             Box::new(m20261126_000009_digests::Migration),
+            Box::new(m20261126_000010_drop_warmth_index::Migration),
         ]
     }
 }

@@ -22,7 +22,7 @@ use super::{
     Content, Schedule, SendRequest, SubmitError, Submitted,
     policy::{self, PolicyFacts, Verdict},
     revision_source,
-    risk::{self, COLD_BELOW, Risk, RiskFacts},
+    risk::{self, Risk},
     set_campaign_state, skip_awaiting,
 };
 use crate::{
@@ -291,47 +291,6 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
     })
 }
 
-/// The risk facts that need the database: template history, first use.
-/// Returns the risk and whether the content is new (never reviewed).
-async fn assess(app: &App, req: &SendRequest, p: &Prepared) -> anyhow::Result<(Risk, bool)> {
-    let new_content = match &p.template {
-        None => Some("written by hand: this content has not been sent before".to_string()),
-        Some(name) => {
-            let sent = crate::db::count(
-                &app.db,
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE template = $1 \
-                 AND state IN ('sent', 'delivered', 'bounced', 'complained')",
-                vec![Value::from(name.clone())],
-            )
-            .await?;
-            (sent == 0).then(|| format!("template '{name}' has never been sent"))
-        }
-    };
-    let earlier = crate::db::count(
-        &app.db,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE created_by = $1 \
-         AND state IN ('running', 'scheduled', 'paused', 'completed') AND (source IS NULL OR source <> $2)",
-        vec![
-            Value::from(req.requested_by.clone()),
-            Value::from(req.source.clone()),
-        ],
-    )
-    .await?;
-    let is_new = new_content.is_some();
-    let risk = risk::assess(&RiskFacts {
-        audience: p.recipients.len(),
-        cold: p
-            .recipients
-            .iter()
-            .filter(|r| r.warmth < COLD_BELOW)
-            .count(),
-        new_content,
-        channel: req.channel.clone(),
-        first_use: earlier == 0,
-    });
-    Ok((risk, is_new))
-}
-
 #[derive(Debug, FromQueryResult)]
 struct Existing {
     id: i64,
@@ -418,7 +377,16 @@ async fn replay(
 
 pub(crate) async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submitted> {
     let mut p = prepare(app, &req).await?;
-    let (risk, new_content) = assess(app, &req, &p).await?;
+    let warmths: Vec<f64> = p.recipients.iter().map(|r| r.warmth).collect();
+    let (risk, new_content) = risk::assess_send(
+        &app.db,
+        p.template.as_deref(),
+        &req.channel,
+        &req.requested_by,
+        &req.source,
+        &warmths,
+    )
+    .await?;
     let below_floor = p
         .recipients
         .iter()

@@ -94,6 +94,55 @@ pub fn assess(f: &RiskFacts) -> Risk {
     }
 }
 
+/// The risk of a send, with the facts only the ledger knows: whether its
+/// content was ever sent (`template` is `None` for content written by
+/// hand, which is always new) and whether this is the requester's first
+/// campaign. One function for the approval engine and the campaign preview,
+/// so approvers and the person drafting see the same score. Returns the
+/// risk and whether the content is new.
+pub async fn assess_send(
+    db: &impl sea_orm::ConnectionTrait,
+    template: Option<&str>,
+    channel: &str,
+    requested_by: &str,
+    source: &str,
+    warmths: &[f64],
+) -> anyhow::Result<(Risk, bool)> {
+    use sea_orm::Value;
+    let new_content = match template {
+        None => Some("written by hand: this content has not been sent before".to_string()),
+        Some(name) => {
+            let sent = crate::db::count(
+                db,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE template = $1 \
+                 AND state IN ('sent', 'delivered', 'bounced', 'complained')",
+                vec![Value::from(name.to_string())],
+            )
+            .await?;
+            (sent == 0).then(|| format!("template '{name}' has never been sent"))
+        }
+    };
+    let earlier = crate::db::count(
+        db,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE created_by = $1 \
+         AND state IN ('running', 'scheduled', 'paused', 'completed') AND (source IS NULL OR source <> $2)",
+        vec![
+            Value::from(requested_by.to_string()),
+            Value::from(source.to_string()),
+        ],
+    )
+    .await?;
+    let is_new = new_content.is_some();
+    let risk = assess(&RiskFacts {
+        audience: warmths.len(),
+        cold: warmths.iter().filter(|w| **w < COLD_BELOW).count(),
+        new_content,
+        channel: channel.to_string(),
+        first_use: earlier == 0,
+    });
+    Ok((risk, is_new))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

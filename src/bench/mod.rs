@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod email;
 pub mod import;
 pub mod slack_ack;
+pub mod unsubscribe;
 pub mod warmth;
 
 use clap::Subcommand;
@@ -97,6 +98,17 @@ pub enum BenchCommand {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// One-click unsubscribe: one RFC 8058 POST per contact, each timed
+    /// from sending to its 200 (target: committed within 1 s; fails if any
+    /// answer is not 200 or any contact's email consent is not revoked).
+    Unsubscribe {
+        #[arg(long, default_value_t = 2_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long)]
+        postgres: Option<String>,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -177,6 +189,17 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             "{}",
             dispatch::rate(messages, limit, batch, instances, postgres.as_deref()).await?
         ),
+        BenchCommand::Unsubscribe {
+            contacts,
+            concurrency,
+            postgres,
+        } => {
+            let r = unsubscribe::run(contacts, concurrency, postgres.as_deref()).await?;
+            println!("{r}");
+            if !r.is_correct() {
+                anyhow::bail!("unsubscribe bench: a non-200 answer or a contact not revoked");
+            }
+        }
     }
     Ok(())
 }

@@ -15,14 +15,13 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use sea_orm::Value;
 
 use super::Draft;
 use crate::{
     approval::{
         Content,
         request::{Recipient, load_recipients, variables},
-        risk::{self, COLD_BELOW, Risk, RiskFacts},
+        risk::Risk,
     },
     dispatcher::{
         checks::{Verdict, check_batch},
@@ -192,7 +191,20 @@ pub async fn build(
         .iter()
         .filter(|c| submit_set.contains(&c.id))
         .collect();
-    let (risk, new_content) = assess_risk(app, draft, &submitted, user, source).await?;
+    let template = match &draft.content {
+        Content::Inline { .. } => None,
+        Content::Template { name } => Some(name.as_str()),
+    };
+    let warmths: Vec<f64> = submitted.iter().map(|r| r.warmth).collect();
+    let (risk, new_content) = crate::approval::risk::assess_send(
+        &app.db,
+        template,
+        &draft.channel,
+        user,
+        source,
+        &warmths,
+    )
+    .await?;
     let floor = f64::from(app.settings.approval.warmth_floor);
     let below_floor = submitted.iter().filter(|c| c.warmth < floor).count();
     let provider = app.dispatcher.registry().for_channel(&draft.channel);
@@ -218,56 +230,9 @@ pub async fn build(
     })
 }
 
-/// The engine's risk facts (`approval::request::assess`): a template never
-/// sent before or hand-written content is new; the requester's first
-/// campaign is a first use.
-async fn assess_risk(
-    app: &App,
-    draft: &Draft,
-    recipients: &[&Recipient],
-    user: &str,
-    source: &str,
-) -> anyhow::Result<(Risk, bool)> {
-    let new_content = match &draft.content {
-        Content::Inline { .. } => {
-            Some("written by hand: this content has not been sent before".to_string())
-        }
-        Content::Template { name } => {
-            let sent = crate::db::count(
-                &app.db,
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE template = $1 \
-                 AND state IN ('sent', 'delivered', 'bounced', 'complained')",
-                vec![Value::from(name.clone())],
-            )
-            .await?;
-            (sent == 0).then(|| format!("template '{name}' has never been sent"))
-        }
-    };
-    let earlier = crate::db::count(
-        &app.db,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE created_by = $1 \
-         AND state IN ('running', 'scheduled', 'paused', 'completed') \
-         AND (source IS NULL OR source <> $2)",
-        vec![
-            Value::from(user.to_string()),
-            Value::from(source.to_string()),
-        ],
-    )
-    .await?;
-    let is_new = new_content.is_some();
-    let risk = risk::assess(&RiskFacts {
-        audience: recipients.len(),
-        cold: recipients.iter().filter(|r| r.warmth < COLD_BELOW).count(),
-        new_content,
-        channel: draft.channel.clone(),
-        first_use: earlier == 0,
-    });
-    Ok((risk, is_new))
-}
-
 /// Seconds to send `n` messages at the provider's rate: requests of
 /// `max_batch` (or `[providers.x] max_batch`, whichever is smaller) at
-/// `requests_per_second` (the provider's, else `[providers.x]`'s).
+/// `requests_per_second` (`[providers.x]`'s, else the provider's).
 pub fn estimate(
     app: &App,
     provider: &str,
@@ -279,9 +244,10 @@ pub fn estimate(
         .and_then(|c| c.max_batch)
         .map_or(limits.max_batch, |b| b.min(limits.max_batch))
         .max(1);
-    let rps = limits
-        .requests_per_second
-        .or(configured.and_then(|c| c.requests_per_second))
+    // Configured first, then declared: the same rule as the dispatcher.
+    let rps = configured
+        .and_then(|c| c.requests_per_second)
+        .or(limits.requests_per_second)
         .filter(|r| *r > 0.0)?;
     let requests = n.div_ceil(batch);
     Some(requests as f64 / rps)

@@ -465,11 +465,11 @@ pub async fn upsert_valid(
     apply(&mut m, input, now);
     check_consent_reachable(&m, input)?;
     let written = if created {
-        contacts::Entity::insert(active(m, false))
+        contacts::Entity::insert(m.into_set_model(false))
             .exec_with_returning(conn)
             .await
     } else {
-        contacts::Entity::update(active(m, true)).exec(conn).await
+        contacts::Entity::update(m.into_set_model(true)).exec(conn).await
     };
     let model = written.map_err(|e| match e.sql_err() {
         // Two requests creating the same new contact at once: the second
@@ -653,29 +653,6 @@ fn apply(m: &mut contacts::Model, input: &ValidInput, now: DateTime<Utc>) {
     m.updated_at = now;
 }
 
-fn active(m: contacts::Model, with_id: bool) -> contacts::ActiveModel {
-    contacts::ActiveModel {
-        id: if with_id {
-            Set(m.id)
-        } else {
-            Default::default()
-        },
-        email: Set(m.email),
-        phone: Set(m.phone),
-        first_name: Set(m.first_name),
-        last_name: Set(m.last_name),
-        external_id: Set(m.external_id),
-        timezone: Set(m.timezone),
-        status: Set(m.status),
-        pipeline_stage: Set(m.pipeline_stage),
-        tags: Set(m.tags),
-        warmth: Set(m.warmth),
-        last_interaction_at: Set(m.last_interaction_at),
-        metadata: Set(m.metadata),
-        created_at: Set(m.created_at),
-        updated_at: Set(m.updated_at),
-    }
-}
 
 #[derive(FromQueryResult)]
 struct IdRow {

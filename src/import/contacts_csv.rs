@@ -625,32 +625,9 @@ fn apply(m: &mut contacts::Model, row: &Row, now: chrono::DateTime<Utc>) {
     m.updated_at = now;
 }
 
-fn active(m: contacts::Model, with_id: bool) -> contacts::ActiveModel {
-    contacts::ActiveModel {
-        id: if with_id {
-            Set(m.id)
-        } else {
-            Default::default()
-        },
-        email: Set(m.email),
-        phone: Set(m.phone),
-        first_name: Set(m.first_name),
-        last_name: Set(m.last_name),
-        external_id: Set(m.external_id),
-        timezone: Set(m.timezone),
-        status: Set(m.status),
-        pipeline_stage: Set(m.pipeline_stage),
-        tags: Set(m.tags),
-        warmth: Set(m.warmth),
-        last_interaction_at: Set(m.last_interaction_at),
-        metadata: Set(m.metadata),
-        created_at: Set(m.created_at),
-        updated_at: Set(m.updated_at),
-    }
-}
 
 async fn update(txn: &impl ConnectionTrait, m: contacts::Model) -> anyhow::Result<()> {
-    contacts::Entity::update(active(m, true))
+    contacts::Entity::update(m.into_set_model(true))
         .exec(txn)
         .await
         .context("Failed to update a contact")?;
@@ -667,7 +644,7 @@ async fn insert_new(
     // PostgreSQL's bound-parameter limits.
     for chunk in models.chunks(500) {
         let inserted =
-            contacts::Entity::insert_many(chunk.iter().cloned().map(|m| active(m, false)))
+            contacts::Entity::insert_many(chunk.iter().cloned().map(|m| m.into_set_model(false)))
                 .exec_with_returning(txn)
                 .await
                 .context("Failed to insert contacts")?;

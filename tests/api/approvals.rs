@@ -25,8 +25,8 @@ use crate::{
     test_db::{Backend, TestDb},
 };
 
-const APPROVALS: &str = "C0APPROVE";
-const APPROVER: &str = "U0APPROVER";
+pub(crate) const APPROVALS: &str = "C0APPROVE";
+pub(crate) const APPROVER: &str = "U0APPROVER";
 const SECOND: &str = "U0SECOND";
 const ASKER: &str = "U0ASKER";
 const WAIT: Duration = Duration::from_secs(15);
@@ -112,7 +112,7 @@ async fn awaiting(h: &Harness, req: SendRequest) -> (i64, i64) {
     }
 }
 
-fn click(action: &str, approval_id: i64, user: &str, ts: &str) -> Json {
+pub(crate) fn click(action: &str, approval_id: i64, user: &str, ts: &str) -> Json {
     let mut p = block_action(action);
     p["user"]["id"] = user.into();
     p["channel"] = json!({"id": APPROVALS, "name": "approvals"});
@@ -155,7 +155,10 @@ struct Counted {
     n: i64,
 }
 
-async fn message_states(db: &DatabaseConnection, campaign_id: i64) -> Vec<(String, i64)> {
+pub(crate) async fn message_states(
+    db: &DatabaseConnection,
+    campaign_id: i64,
+) -> Vec<(String, i64)> {
     Counted::find_by_statement(Statement::from_sql_and_values(
         db.get_database_backend(),
         "SELECT state, CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 GROUP BY state ORDER BY state",

@@ -18,6 +18,20 @@ async fn slack_ack_bench_answers_every_request() {
     );
 }
 
+/// One one-click POST per contact: every answer 200, every contact's
+/// current email consent a one-click revocation afterwards.
+#[tokio::test]
+async fn unsubscribe_bench_revokes_every_contact() {
+    let r = warmline::bench::unsubscribe::run(20, 4, None)
+        .await
+        .unwrap();
+    assert_eq!(r.latencies.len(), 20, "{r}");
+    assert_eq!(r.non_200, 0, "{r}");
+    assert_eq!(r.revoked, 20, "{r}");
+    assert_eq!(r.not_revoked, 0, "{r}");
+    assert!(r.is_correct(), "{r}");
+}
+
 #[tokio::test]
 async fn dispatch_throughput_bench_sends_each_message_once_on_sqlite() {
     let r = warmline::bench::dispatch::throughput(2_000, 2, None)

@@ -59,7 +59,7 @@ async fn spawn(f: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_on(TestDb::new(Backend::Sqlite).await.expect("SQLite"), f).await
 }
 
-async fn add_contact(app: &TestApp, contact: Json) -> i64 {
+pub(crate) async fn add_contact(app: &TestApp, contact: Json) -> i64 {
     let input: warmline::contacts::ContactInput = serde_json::from_value(contact).unwrap();
     warmline::contacts::upsert(&app.app.db, &input, None, "test")
         .await
@@ -68,7 +68,7 @@ async fn add_contact(app: &TestApp, contact: Json) -> i64 {
         .id
 }
 
-fn consenting(email: &str, first: &str, tag: &str) -> Json {
+pub(crate) fn consenting(email: &str, first: &str, tag: &str) -> Json {
     json!({
         "email": email, "first_name": first, "last_name": "Test", "tags": [tag],
         "consent": [{"channel": "email", "granted": true, "source": "form", "text": "v1"}]
@@ -121,7 +121,7 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
 }
 
 /// `/warm campaign` with a known trigger id; returns the opened view.
-async fn open_composer(app: &TestApp, trigger: &str) -> Json {
+pub(crate) async fn open_composer(app: &TestApp, trigger: &str) -> Json {
     let res = app
         .post_command_form(command_body_with_trigger("campaign", trigger))
         .await;
@@ -133,11 +133,11 @@ async fn open_composer(app: &TestApp, trigger: &str) -> Json {
     last.body["view"].clone()
 }
 
-fn input(v: &str) -> Json {
+pub(crate) fn input(v: &str) -> Json {
     json!({"type": "plain_text_input", "value": v})
 }
 
-fn select(v: &str) -> Json {
+pub(crate) fn select(v: &str) -> Json {
     json!({"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": v}, "value": v}})
 }
 
@@ -147,7 +147,7 @@ fn radio(v: &str) -> Json {
 
 /// A filled-in form: investors, a hand-written message, now. `changes`
 /// replace whole fields (`{"body": input("…")}`); `null` removes one.
-fn form(changes: Json) -> Json {
+pub(crate) fn form(changes: Json) -> Json {
     let mut v = json!({
         "name": input("Seed investors"),
         "channel": select("email"),
@@ -197,7 +197,7 @@ fn submission(view: &Json, view_id: &str, values: Json) -> Json {
     })
 }
 
-async fn submit(app: &TestApp, view: &Json, view_id: &str, values: Json) -> Json {
+pub(crate) async fn submit(app: &TestApp, view: &Json, view_id: &str, values: Json) -> Json {
     let res = app
         .post_interaction(&submission(view, view_id, values))
         .await;

@@ -12,6 +12,7 @@ mod approvals;
 mod benches;
 mod blocks;
 mod browser;
+mod campaign_e2e;
 mod campaign_progress;
 mod campaigns;
 mod cli;

@@ -31,3 +31,34 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Every field set, for writing a contact merged in memory (the import
+    /// and the API). `with_id: false` lets the database assign the id.
+    /// (Warmth's reasons and time are written only by `crate::warmth`, so
+    /// they are not part of this model.)
+    pub fn into_set_model(self, with_id: bool) -> ActiveModel {
+        use sea_orm::ActiveValue::Set;
+        ActiveModel {
+            id: if with_id {
+                Set(self.id)
+            } else {
+                Default::default()
+            },
+            email: Set(self.email),
+            phone: Set(self.phone),
+            first_name: Set(self.first_name),
+            last_name: Set(self.last_name),
+            external_id: Set(self.external_id),
+            timezone: Set(self.timezone),
+            status: Set(self.status),
+            pipeline_stage: Set(self.pipeline_stage),
+            tags: Set(self.tags),
+            warmth: Set(self.warmth),
+            last_interaction_at: Set(self.last_interaction_at),
+            metadata: Set(self.metadata),
+            created_at: Set(self.created_at),
+            updated_at: Set(self.updated_at),
+        }
+    }
+}
