@@ -469,7 +469,9 @@ pub async fn upsert_valid(
             .exec_with_returning(conn)
             .await
     } else {
-        contacts::Entity::update(m.into_set_model(true)).exec(conn).await
+        contacts::Entity::update(m.into_set_model(true))
+            .exec(conn)
+            .await
     };
     let model = written.map_err(|e| match e.sql_err() {
         // Two requests creating the same new contact at once: the second
@@ -652,7 +654,6 @@ fn apply(m: &mut contacts::Model, input: &ValidInput, now: DateTime<Utc>) {
     }
     m.updated_at = now;
 }
-
 
 #[derive(FromQueryResult)]
 struct IdRow {

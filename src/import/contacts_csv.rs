@@ -625,7 +625,6 @@ fn apply(m: &mut contacts::Model, row: &Row, now: chrono::DateTime<Utc>) {
     m.updated_at = now;
 }
 
-
 async fn update(txn: &impl ConnectionTrait, m: contacts::Model) -> anyhow::Result<()> {
     contacts::Entity::update(m.into_set_model(true))
         .exec(txn)
