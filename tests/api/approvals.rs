@@ -425,6 +425,54 @@ async fn a_non_approver_is_refused_and_nothing_changes() {
 }
 
 #[tokio::test]
+async fn members_of_the_approver_group_may_decide_and_others_may_not() {
+    // Arrange: approvers come from a Slack user group only.
+    let h = spawn(|s| {
+        s.slack.approvers.clear();
+        s.approval.approver_group = Some("S0APPROVERS".into());
+    })
+    .await;
+    h.app.fake.set_usergroup("S0APPROVERS", &["U0GROUPMEMBER"]);
+    let db = h.app.app.db.clone();
+    let ids = named_contacts(&db, 11).await;
+    let (campaign_id, approval_id) =
+        awaiting(&h, inline("Grouped", ASKER, ids, "Hi", "campaign:grouped")).await;
+    h.app.drain_background().await;
+
+    // Act (1): someone outside the group.
+    h.app
+        .post_interaction(&click("approval_approve", approval_id, "U0OUTSIDER", "2.1"))
+        .await;
+    h.app.drain_background().await;
+
+    // Assert (1): refused; the group was asked.
+    assert_eq!(approval_row(&db, approval_id).await.state, "pending");
+    let asked = h.app.fake.calls_to("usergroups.users.list");
+    assert!(!asked.is_empty());
+    assert_eq!(asked[0].body["usergroup"], "S0APPROVERS");
+
+    // Act (2): a member of the group.
+    h.app
+        .post_interaction(&click(
+            "approval_approve",
+            approval_id,
+            "U0GROUPMEMBER",
+            "2.2",
+        ))
+        .await;
+    h.app.drain_background().await;
+
+    // Assert (2): the decision took effect.
+    assert_eq!(approval_row(&db, approval_id).await.state, "approved");
+    assert!(
+        message_states(&db, campaign_id)
+            .await
+            .iter()
+            .all(|(state, _)| state != "awaiting_approval")
+    );
+}
+
+#[tokio::test]
 async fn a_requester_cannot_approve_their_own_send_unless_allowed() {
     for allowed in [false, true] {
         // Arrange: the requester is an approver.

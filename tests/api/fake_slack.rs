@@ -22,7 +22,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{
-        Path, State,
+        Path, RawQuery, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
     http::{HeaderMap, StatusCode, header},
@@ -69,6 +69,8 @@ struct Inner {
     /// Frames the client sent over Socket Mode, parsed.
     acks: Vec<Value>,
     ws_connections: usize,
+    /// User groups and their members, for `usergroups.users.list`.
+    usergroups: HashMap<String, Vec<String>>,
 }
 
 struct Shared {
@@ -114,7 +116,9 @@ impl FakeSlack {
             changed,
         });
         let router = Router::new()
-            .route("/api/{method}", post(api))
+            // Read methods (`usergroups.users.list`) arrive as GETs with a
+            // query string, as slack-morphism sends them.
+            .route("/api/{method}", post(api).get(api))
             .route("/socket", any(socket))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -126,6 +130,14 @@ impl FakeSlack {
     /// The Web API base URL, as `slack.api_url` takes it.
     pub fn api_url(&self) -> url::Url {
         url::Url::parse(&format!("http://{}/api", self.shared.addr)).unwrap()
+    }
+
+    /// Makes `usergroups.users.list` answer `members` for `group`.
+    pub fn set_usergroup(&self, group: &str, members: &[&str]) {
+        let members = members.iter().map(|m| m.to_string()).collect();
+        self.shared.update(|i| {
+            i.usergroups.insert(group.to_owned(), members);
+        });
     }
 
     /// Queues a scripted answer for the next un-scripted call of `method`.
@@ -254,11 +266,19 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Value {
 async fn api(
     State(shared): State<Arc<Shared>>,
     Path(method): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let token = bearer(&headers);
-    let body = parse_body(&headers, &body);
+    let body = match query.filter(|_| body.is_empty()) {
+        Some(q) => Value::Object(
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        ),
+        None => parse_body(&headers, &body),
+    };
     let script = shared.update(|i| {
         i.arrivals.push(method.clone());
         i.scripts.get_mut(&method).and_then(VecDeque::pop_front)
@@ -327,6 +347,13 @@ fn answer(shared: &Shared, method: &str, body: &Value) -> Option<Value> {
             }
         }),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": "1502210682.580145"}),
+        "usergroups.users.list" => {
+            let group = body.get("usergroup").and_then(Value::as_str).unwrap_or("");
+            match shared.update(|i| i.usergroups.get(group).cloned()) {
+                Some(users) => json!({"ok": true, "users": users}),
+                None => json!({"ok": false, "error": "no_such_subteam"}),
+            }
+        }
         "chat.update" => json!({
             "ok": true,
             "channel": channel,
