@@ -200,9 +200,21 @@ enum Outcome {
     Applied { changed: usize },
 }
 
+/// SQLite has one writer, and under a burst of opt-outs its busy handler
+/// (sleep, retry) can leave an unlucky request waiting more than a second
+/// while later ones get in first (measured: 16 at a time, max 1.0–1.3 s).
+/// Opt-outs queue here instead, first come first served, so each waits only
+/// for those ahead of it. PostgreSQL locks the contact's row and needs no
+/// queue.
+static SQLITE_OPT_OUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Reads the contact's consent and appends what the request changes, with
 /// an audit entry per change, in one transaction that holds the contact.
 async fn apply(app: &App, subject: &Subject, intent: &Intent) -> anyhow::Result<Outcome> {
+    let _queued = match crate::db::is_postgres(&app.db) {
+        true => None,
+        false => Some(SQLITE_OPT_OUTS.lock().await),
+    };
     let Some(txn) = consent::lock_contact(&app.db, subject.contact_id).await? else {
         return Ok(Outcome::Gone);
     };
