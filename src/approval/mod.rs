@@ -194,25 +194,7 @@ pub(crate) async fn skip_awaiting(
     Ok(r.rows_affected())
 }
 
-/// Sets a campaign's state.
-pub(crate) async fn set_campaign_state(
-    conn: &impl ConnectionTrait,
-    campaign_id: i64,
-    state: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    conn.execute_raw(Statement::from_sql_and_values(
-        conn.get_database_backend(),
-        "UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3",
-        [
-            Value::from(state),
-            Value::from(now),
-            Value::from(campaign_id),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
+pub(crate) use crate::dispatcher::ledger::set_campaign_state;
 
 #[cfg(test)]
 mod tests {

@@ -461,7 +461,7 @@ pub async fn upsert_valid(
         (None, b) => b,
     };
     let created = existing.is_none();
-    let mut m = existing.unwrap_or_else(|| blank(now));
+    let mut m = existing.unwrap_or_else(|| contacts::Model::blank(now));
     apply(&mut m, input, now);
     check_consent_reachable(&m, input)?;
     let written = if created {
@@ -588,26 +588,6 @@ fn check_consent_reachable(m: &contacts::Model, input: &ValidInput) -> Result<()
         }
     }
     Ok(())
-}
-
-fn blank(now: DateTime<Utc>) -> contacts::Model {
-    contacts::Model {
-        id: 0,
-        email: None,
-        phone: None,
-        first_name: None,
-        last_name: None,
-        external_id: None,
-        timezone: None,
-        status: "active".into(),
-        pipeline_stage: None,
-        tags: "[]".into(),
-        warmth: 0.0,
-        last_interaction_at: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    }
 }
 
 /// Merges an input into a contact: given values win, `null` clears.

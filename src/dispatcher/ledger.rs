@@ -295,7 +295,9 @@ async fn move_campaign(
     Ok(result.rows_affected())
 }
 
-async fn set_campaign_state(
+/// Sets a campaign's state (the ledger's flow control and the approval
+/// engine's decisions both go through here).
+pub(crate) async fn set_campaign_state(
     conn: &impl ConnectionTrait,
     campaign_id: i64,
     state: &str,

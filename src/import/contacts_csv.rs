@@ -506,7 +506,7 @@ async fn write_batch(
                         (m, false)
                     }
                     None => {
-                        let mut m = blank(now);
+                        let mut m = contacts::Model::blank(now);
                         apply(&mut m, &row, now);
                         report.imported += 1;
                         (m, true)
@@ -568,26 +568,6 @@ async fn write_batch(
         .await
         .context("Failed to commit an import batch")?;
     Ok(())
-}
-
-fn blank(now: chrono::DateTime<Utc>) -> contacts::Model {
-    contacts::Model {
-        id: 0,
-        email: None,
-        phone: None,
-        first_name: None,
-        last_name: None,
-        external_id: None,
-        timezone: None,
-        status: "active".into(),
-        pipeline_stage: None,
-        tags: "[]".into(),
-        warmth: 0.0,
-        last_interaction_at: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    }
 }
 
 /// Merges a row into a contact: the file's non-empty values win.

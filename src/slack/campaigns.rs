@@ -17,11 +17,11 @@
 //! - Errors reach the person in one place per surface: field errors in the
 //!   form, a result view after Request approval, logged otherwise.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::json;
 use slack_morphism::prelude::*;
+
+use super::modal_form::{Values, errors, field, option_of, text_of};
 
 use super::{contact_actions::mrkdwn, interactions::actions};
 use crate::{
@@ -216,26 +216,6 @@ fn form_view(
 
 // ---------------------------------------------------------------------------
 // Reading and validating the form.
-
-type Values = HashMap<SlackBlockId, HashMap<SlackActionId, SlackViewStateValue>>;
-
-fn field<'a>(values: &'a Values, block: &str) -> Option<&'a SlackViewStateValue> {
-    values.get(&SlackBlockId(block.into())).and_then(|m| {
-        m.get(&SlackActionId(block.into()))
-            .or_else(|| m.values().next())
-    })
-}
-
-fn text_of(values: &Values, block: &str) -> Option<String> {
-    field(values, block)
-        .and_then(|v| v.value.clone())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-fn option_of(values: &Values, block: &str) -> Option<String> {
-    field(values, block).and_then(|v| v.selected_option.as_ref().map(|o| o.value.clone()))
-}
 
 type Problems = Vec<(&'static str, String)>;
 
@@ -588,14 +568,6 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
 
 // ---------------------------------------------------------------------------
 // Submissions.
-
-fn errors(pairs: Problems) -> SlackInteractionResponse {
-    SlackInteractionResponse::ViewSubmission(SlackViewSubmissionResponse::Errors(
-        SlackViewSubmissionErrorsResponse::new(
-            pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        ),
-    ))
-}
 
 fn update(view: SlackView) -> SlackInteractionResponse {
     SlackInteractionResponse::ViewSubmission(SlackViewSubmissionResponse::Update(

@@ -17,12 +17,12 @@
 //! - Only approvers may forget; the click is checked again, not only the
 //!   command that showed the button.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use slack_morphism::prelude::*;
+
+use super::modal_form::{Values, errors, field, option_of, text_of};
 
 use super::interactions::actions;
 use crate::{
@@ -742,34 +742,6 @@ pub async fn on_view_submission(
         }
         _ => Ok(SlackInteractionResponse::Empty),
     }
-}
-
-type Values = HashMap<SlackBlockId, HashMap<SlackActionId, SlackViewStateValue>>;
-
-fn field<'a>(values: &'a Values, block: &str) -> Option<&'a SlackViewStateValue> {
-    values.get(&SlackBlockId(block.into())).and_then(|m| {
-        m.get(&SlackActionId(block.into()))
-            .or_else(|| m.values().next())
-    })
-}
-
-fn text_of(values: &Values, block: &str) -> Option<String> {
-    field(values, block)
-        .and_then(|v| v.value.clone())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-fn option_of(values: &Values, block: &str) -> Option<String> {
-    field(values, block).and_then(|v| v.selected_option.as_ref().map(|o| o.value.clone()))
-}
-
-fn errors(pairs: Vec<(&str, String)>) -> SlackInteractionResponse {
-    SlackInteractionResponse::ViewSubmission(SlackViewSubmissionResponse::Errors(
-        SlackViewSubmissionErrorsResponse::new(
-            pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        ),
-    ))
 }
 
 fn result_view(app: &App, title: &str, text: String) -> anyhow::Result<SlackInteractionResponse> {

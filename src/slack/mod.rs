@@ -16,5 +16,6 @@ pub mod home;
 pub mod ingress;
 pub mod interactions;
 pub mod manifest;
+pub mod modal_form;
 pub mod setup_status;
 pub mod socket_mode;

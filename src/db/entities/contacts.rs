@@ -33,6 +33,28 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
+    /// A new contact before any field is merged in: active, no tags, no
+    /// metadata, warmth 0; the database assigns the id.
+    pub fn blank(now: DateTimeUtc) -> Self {
+        Self {
+            id: 0,
+            email: None,
+            phone: None,
+            first_name: None,
+            last_name: None,
+            external_id: None,
+            timezone: None,
+            status: "active".into(),
+            pipeline_stage: None,
+            tags: "[]".into(),
+            warmth: 0.0,
+            last_interaction_at: None,
+            metadata: "{}".into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Every field set, for writing a contact merged in memory (the import
     /// and the API). `with_id: false` lets the database assign the id.
     /// (Warmth's reasons and time are written only by `crate::warmth`, so
