@@ -14,6 +14,7 @@ mod m20261126_000007_drafts;
 mod m20261126_000008_campaign_progress;
 mod m20261126_000009_digests;
 mod m20261126_000010_drop_warmth_index;
+mod m20261126_000011_contacts_fillfactor;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_campaign_progress::Migration),
             Box::new(m20261126_000009_digests::Migration),
             Box::new(m20261126_000010_drop_warmth_index::Migration),
+            Box::new(m20261126_000011_contacts_fillfactor::Migration),
         ]
     }
 }
