@@ -5,6 +5,7 @@
 //! on disk, which is what the delivery ledger promises. Foreign keys are on.
 
 pub mod entities;
+pub mod nodelay;
 
 use std::time::Duration;
 
@@ -42,6 +43,14 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+        })
+        .map_sqlx_postgres_pool_opts(|o| {
+            o.after_connect(|conn, _| {
+                Box::pin(async move {
+                    nodelay::disable_nagle(conn).await;
+                    Ok(())
+                })
+            })
         });
     let backend = if url.starts_with("sqlite") {
         "SQLite"
