@@ -15,6 +15,7 @@ mod m20261126_000008_campaign_progress;
 mod m20261126_000009_digests;
 mod m20261126_000010_drop_warmth_index;
 mod m20261126_000011_contacts_fillfactor;
+mod m20261126_000012_partial_message_indexes;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_digests::Migration),
             Box::new(m20261126_000010_drop_warmth_index::Migration),
             Box::new(m20261126_000011_contacts_fillfactor::Migration),
+            Box::new(m20261126_000012_partial_message_indexes::Migration),
         ]
     }
 }
