@@ -168,30 +168,26 @@ pub async fn recompute_all_with(
     // halves, each written batch after batch on its own connection (each
     // backend does one core's worth of index and WAL work); SQLite has one
     // writer, so one lane.
-    let lanes = if crate::db::is_postgres(db) { 2 } else { 1 };
+    let lane_count = if crate::db::is_postgres(db) { 2 } else { 1 };
     let batch = batch.max(1);
-    let lane_len = changes.len().div_ceil(lanes).max(1);
-    let lane_results = futures::future::join_all(
+    let lane_len = changes.len().div_ceil(lane_count).max(1);
+    let lanes = futures::future::join_all(
         changes
             .chunks(lane_len)
             .map(|lane| write_lane(db, lane, batch, now)),
     )
     .await;
-    let mut results = Vec::new();
-    for r in lane_results {
-        results.extend(r);
-    }
-    let chunks = changes.chunks(lane_len).flat_map(|lane| lane.chunks(batch));
-    for (chunk, written) in chunks.zip(results) {
-        let written = written?;
-        stats.updated += written.len() as u64;
-        stats.skipped_concurrent += (chunk.len() - written.len()) as u64;
-        stats.crossings.extend(
-            chunk
-                .iter()
-                .filter(|c| written.contains(&c.id))
-                .filter_map(|c| c.crossing),
-        );
+    for lane in lanes {
+        for (chunk, written) in lane? {
+            stats.updated += written.len() as u64;
+            stats.skipped_concurrent += (chunk.len() - written.len()) as u64;
+            stats.crossings.extend(
+                chunk
+                    .iter()
+                    .filter(|c| written.contains(&c.id))
+                    .filter_map(|c| c.crossing),
+            );
+        }
     }
     stats.write = writing.elapsed();
     stats.elapsed = started.elapsed();
@@ -199,29 +195,21 @@ pub async fn recompute_all_with(
 }
 
 /// Writes a lane's changes, `batch` per transaction, one after another;
-/// one result per batch, stopping at the first error.
-async fn write_lane(
+/// each batch with the ids it wrote.
+async fn write_lane<'a>(
     db: &DatabaseConnection,
-    lane: &[Change],
+    lane: &'a [Change],
     batch: usize,
     now: DateTime<Utc>,
-) -> Vec<anyhow::Result<HashSet<i64>>> {
-    let mut results = Vec::new();
+) -> anyhow::Result<Vec<(&'a [Change], HashSet<i64>)>> {
+    let mut done = Vec::new();
     for chunk in lane.chunks(batch) {
-        let r = async {
-            let txn = crate::db::begin_write(db).await?;
-            let written = write(&txn, chunk, now).await.context("writing scores")?;
-            txn.commit().await?;
-            Ok(written)
-        }
-        .await;
-        let failed = r.is_err();
-        results.push(r);
-        if failed {
-            break;
-        }
+        let txn = crate::db::begin_write(db).await?;
+        let written = write(&txn, chunk, now).await.context("writing scores")?;
+        txn.commit().await?;
+        done.push((chunk, written));
     }
-    results
+    Ok(done)
 }
 
 const CONTACTS_SQL: &str = "SELECT id, warmth, warmth_reasons, {STAMP} AS stamp, last_interaction_at \
