@@ -22,7 +22,11 @@ use sea_orm::{
     Statement, Value,
 };
 
-use super::{ledger, state::MessageState};
+use super::{
+    checks::{ContactRow, Facts},
+    ledger,
+    state::MessageState,
+};
 use crate::providers::Registry;
 
 /// A message a worker holds.
@@ -55,6 +59,30 @@ async fn begin_claiming(
     Ok((txn, lock))
 }
 
+/// A claimed message with the facts its last-moment checks need, as the
+/// PostgreSQL claim statement reads them.
+#[derive(FromQueryResult)]
+struct ClaimedRow {
+    id: String,
+    campaign_id: Option<i64>,
+    contact_id: Option<i64>,
+    channel: String,
+    kind: String,
+    address: Option<String>,
+    attempts: i32,
+    payload: String,
+    provider: Option<String>,
+    contact_email: Option<String>,
+    contact_phone: Option<String>,
+    contact_timezone: Option<String>,
+    consent_granted: Option<bool>,
+    cap_day: Option<i64>,
+    cap_week: Option<i64>,
+    /// The address (lower-cased by PostgreSQL) and whether it is suppressed.
+    check_address: Option<String>,
+    suppressed: bool,
+}
+
 /// Claims up to `limit` due messages of `provider` for `worker`.
 pub async fn claim(
     db: &DatabaseConnection,
@@ -63,19 +91,36 @@ pub async fn claim(
     limit: usize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Claimed>> {
+    Ok(claim_with_facts(db, provider, worker, limit, now).await?.0)
+}
+
+/// [`claim`], also returning the facts for the last-moment checks when the
+/// back end reads them in the claim itself (PostgreSQL: one statement picks,
+/// marks, records and reads, in one snapshot taken after the claim's own
+/// start — so an opt-out committed before the claim is seen, exactly as a
+/// separate check right after it would see it).
+pub async fn claim_with_facts(
+    db: &DatabaseConnection,
+    provider: &str,
+    worker: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<Claimed>, Option<Facts>)> {
     let backend = db.get_database_backend();
-    let values = [
+    let mut values = vec![
         Value::from(worker.to_string()),
         Value::from(now),
         Value::from(provider.to_string()),
         Value::from(limit as i64),
     ];
     if backend == DbBackend::Postgres {
-        // One statement, committed on its own: pick, mark and record the
-        // transition (the event text matches `ledger::record_events`' for a
-        // claim). One round trip instead of four (BEGIN, UPDATE, INSERT,
-        // COMMIT); SKIP LOCKED keeps concurrent claimers on disjoint rows.
-        let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(
+        // The event text matches `ledger::record_events`' for a claim.
+        // SKIP LOCKED keeps concurrent claimers on disjoint rows. The
+        // suppression lookup mirrors `contacts::forget::suppression_hash`
+        // for ASCII addresses; `checks::complete_facts` redoes the others.
+        values.push(Value::from(now - chrono::Duration::days(1)));
+        values.push(Value::from(now - chrono::Duration::days(7)));
+        let rows = ClaimedRow::find_by_statement(Statement::from_sql_and_values(
             backend,
             "WITH picked AS (SELECT id FROM messages WHERE provider = $3 \
                AND state IN ('queued', 'deferred') AND next_attempt_at <= $2 \
@@ -87,20 +132,67 @@ pub async fn claim(
              events AS (INSERT INTO message_events (message_id, state, at, detail) \
                SELECT id, 'sending', $2, 'claimed by ' || $1::text || ', attempt ' || attempts \
                FROM claimed) \
-             SELECT * FROM claimed",
+             SELECT c.*, ct.email AS contact_email, ct.phone AS contact_phone, \
+               ct.timezone AS contact_timezone, \
+               (SELECT k.granted FROM consents k WHERE k.contact_id = c.contact_id \
+                  AND k.channel = c.channel ORDER BY k.id DESC LIMIT 1) AS consent_granted, \
+               cap.day AS cap_day, cap.week AS cap_week, \
+               lower(a.addr) AS check_address, \
+               EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = c.channel AND s.address IN \
+                 (lower(a.addr), 'sha256:' || encode(sha256(convert_to(lower(a.addr), 'UTF8')), 'hex'))) \
+                 AS suppressed \
+             FROM claimed c \
+             LEFT JOIN contacts ct ON ct.id = c.contact_id \
+             CROSS JOIN LATERAL (SELECT COALESCE(c.address, \
+               CASE WHEN c.channel = 'email' THEN ct.email ELSE ct.phone END) AS addr) a \
+             LEFT JOIN LATERAL (SELECT COUNT(*) FILTER (WHERE mm.sent_at > $5) AS day, COUNT(*) AS week \
+               FROM messages mm WHERE mm.contact_id = c.contact_id AND mm.kind = 'marketing' \
+               AND mm.sent_at > $6) cap ON c.kind = 'marketing'",
             values,
         ))
         .all(db)
         .await?;
-        return Ok(claimed);
+        let mut facts = Facts::default();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let Some(contact) = r.contact_id {
+                facts.contacts.entry(contact).or_insert(ContactRow {
+                    id: contact,
+                    email: r.contact_email,
+                    phone: r.contact_phone,
+                    timezone: r.contact_timezone,
+                });
+                if let Some(granted) = r.consent_granted {
+                    facts.consent.insert((contact, r.channel.clone()), granted);
+                }
+                if let (Some(day), Some(week)) = (r.cap_day, r.cap_week) {
+                    facts.caps_used.insert(contact, (day, week));
+                }
+            }
+            if let (true, Some(address)) = (r.suppressed, r.check_address) {
+                facts.suppressed.insert((r.channel.clone(), address));
+            }
+            claimed.push(Claimed {
+                id: r.id,
+                campaign_id: r.campaign_id,
+                contact_id: r.contact_id,
+                channel: r.channel,
+                kind: r.kind,
+                address: r.address,
+                attempts: r.attempts,
+                payload: r.payload,
+                provider: r.provider,
+            });
+        }
+        return Ok((claimed, Some(facts)));
     }
-    let (txn, lock) = begin_claiming(db).await?;
-    let sql = format!(
-        "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
+    values.truncate(4);
+    // SQLite: `BEGIN IMMEDIATE` serialises claimers.
+    let txn = crate::db::begin_write(db).await?;
+    let sql = "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
          WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ('queued', 'deferred') \
-                      AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4 {lock}) \
-         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider"
-    );
+                      AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4) \
+         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider";
     let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(&txn)
         .await?;
@@ -119,7 +211,7 @@ pub async fn claim(
         ledger::record_events(&txn, &events, now).await?;
     }
     txn.commit().await?;
-    Ok(claimed)
+    Ok((claimed, None))
 }
 
 /// Records that `worker` is alive.

@@ -132,6 +132,7 @@ pub async fn enqueue(
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
     let backend = conn.get_database_backend();
+    let pg = crate::db::is_postgres(conn);
     let mut inserted_total = 0;
     for chunk in messages.chunks(80) {
         let mut values = Vec::with_capacity(chunk.len() * 13);
@@ -156,15 +157,36 @@ pub async fn enqueue(
             // `updated_at` reuses the `created_at` parameter.
             rows.push(format!("({}, ${})", placeholders(b, 13), b + 12));
         }
-        let sql = format!(
+        let insert = format!(
             "INSERT INTO messages (id, campaign_id, contact_id, channel, kind, state, provider, next_attempt_at, \
-             payload, address, source, template, created_at, updated_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+             payload, address, source, template, created_at, updated_at) VALUES {} ON CONFLICT (id) DO NOTHING",
             rows.join(",")
         );
         #[derive(FromQueryResult)]
         struct Id {
             id: String,
         }
+        if pg {
+            // One statement: the rows, their first events and the workers'
+            // wake-up (delivered at commit) — one round trip, and atomic even
+            // when the caller passes a bare connection.
+            values.push(Value::from(now));
+            let sql = format!(
+                "WITH ins AS ({insert} RETURNING id, state), \
+                 ev AS (INSERT INTO message_events (message_id, state, at, detail) \
+                   SELECT id, state, ${at}, 'entered the ledger' FROM ins), \
+                 wake AS (SELECT pg_notify('warmline_dispatch', '') FROM (SELECT 1 FROM ins LIMIT 1) AS any_new) \
+                 SELECT id FROM ins WHERE (SELECT COUNT(*) FROM wake) >= 0",
+                at = values.len()
+            );
+            let new_ids =
+                Id::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+                    .all(conn)
+                    .await?;
+            inserted_total += new_ids.len() as u64;
+            continue;
+        }
+        let sql = format!("{insert} RETURNING id");
         let new_ids = Id::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
             .all(conn)
             .await?;
@@ -181,10 +203,6 @@ pub async fn enqueue(
             record_events(conn, &events, now).await?;
         }
         inserted_total += new_ids.len() as u64;
-    }
-    if crate::db::is_postgres(conn) && inserted_total > 0 {
-        // Delivered at commit, so other processes' workers wake for it.
-        conn.execute_unprepared("NOTIFY warmline_dispatch").await?;
     }
     Ok(inserted_total)
 }

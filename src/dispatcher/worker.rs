@@ -78,7 +78,7 @@ impl Context {
 /// Processes one batch; returns how many messages were claimed.
 pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let claimed = claim::claim(
+    let (claimed, facts) = claim::claim_with_facts(
         &ctx.db,
         provider.name(),
         &ctx.worker_id,
@@ -90,8 +90,13 @@ pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow
         return Ok(0);
     }
     let count = claimed.len();
-    let verdicts =
-        checks::check_batch(&ctx.db, &claimed, &ctx.caps, &ctx.quiet, Utc::now()).await?;
+    let verdicts = match facts {
+        Some(mut facts) => {
+            checks::complete_facts(&ctx.db, &claimed, &mut facts).await?;
+            checks::decide(&claimed, &facts, &ctx.caps, &ctx.quiet, Utc::now())
+        }
+        None => checks::check_batch(&ctx.db, &claimed, &ctx.caps, &ctx.quiet, Utc::now()).await?,
+    };
     let mut to_send = Vec::with_capacity(count);
     let mut skipped: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
     let mut deferred = Vec::new();
@@ -311,6 +316,26 @@ async fn record_outcomes(
     let name = provider.name().to_string();
     let policy = ctx.retry_policy();
     let me = ctx.worker_id.clone();
+    if crate::db::is_postgres(&ctx.db)
+        && outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, SendOutcome::Accepted { .. }))
+    {
+        // The common case is one autocommitted statement: no transaction
+        // to open, nothing else to write.
+        let sent: Vec<(&str, Option<String>)> = outcomes
+            .iter()
+            .map(|(m, o)| match o {
+                SendOutcome::Accepted {
+                    provider_message_id,
+                } => (m.id.as_str(), provider_message_id.clone()),
+                _ => unreachable!("all outcomes are accepted"),
+            })
+            .collect();
+        mark_sent_postgres(&ctx.db, &sent, &name, &me, now).await?;
+        metrics::counter!("dispatcher_sent_total", "provider" => name).increment(sent.len() as u64);
+        return Ok(());
+    }
     let txn = ctx.db.begin().await?;
     let backend = txn.get_database_backend();
     let mut sent: Vec<(&str, Option<String>)> = Vec::new();
@@ -388,29 +413,7 @@ async fn record_outcomes(
         }
     }
     if crate::db::is_postgres(&txn) && !sent.is_empty() {
-        // Array parameters: one constant statement for the whole batch.
-        let ids: Vec<String> = sent.iter().map(|(id, _)| id.to_string()).collect();
-        let pids: Vec<String> = sent
-            .iter()
-            .map(|(_, p)| p.clone().unwrap_or_default())
-            .collect();
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
-             provider_message_id = v.pid FROM UNNEST($3::text[], $4::text[]) AS v(id, pid) \
-             WHERE messages.id = v.id AND messages.state = 'sending' AND messages.locked_by = $2",
-            [
-                Value::from(now),
-                Value::from(me.clone()),
-                Value::from(ids),
-                Value::from(pids),
-            ],
-        ))
-        .await?;
-        events.extend(
-            sent.iter()
-                .map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))),
-        );
+        mark_sent_postgres(&txn, &sent, &name, &me, now).await?;
         sent_done = true;
     }
     for chunk in sent.chunks(300).filter(|_| !sent_done) {
@@ -451,5 +454,40 @@ async fn record_outcomes(
     metrics::counter!("dispatcher_failed_total", "provider" => name.clone()).increment(failed);
     metrics::counter!("dispatcher_retried_total", "provider" => name.clone()).increment(retried);
     metrics::counter!("dispatcher_rate_limited_total", "provider" => name).increment(limited);
+    Ok(())
+}
+
+/// Records accepted messages as sent, with their events, in one statement
+/// with array parameters (constant SQL text, planned once whatever the
+/// batch size). Guarded like every outcome: only this worker's `sending` rows.
+async fn mark_sent_postgres(
+    conn: &impl ConnectionTrait,
+    sent: &[(&str, Option<String>)],
+    provider: &str,
+    me: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let ids: Vec<String> = sent.iter().map(|(id, _)| id.to_string()).collect();
+    let pids: Vec<String> = sent
+        .iter()
+        .map(|(_, p)| p.clone().unwrap_or_default())
+        .collect();
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        "WITH sent AS (UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
+           provider_message_id = v.pid FROM UNNEST($3::text[], $4::text[]) AS v(id, pid) \
+           WHERE messages.id = v.id AND messages.state = 'sending' AND messages.locked_by = $2 \
+           RETURNING messages.id) \
+         INSERT INTO message_events (message_id, state, at, detail) \
+         SELECT id, 'sent', $1, 'accepted by ' || $5::text FROM sent",
+        [
+            Value::from(now),
+            Value::from(me.to_string()),
+            Value::from(ids),
+            Value::from(pids),
+            Value::from(provider.to_string()),
+        ],
+    ))
+    .await?;
     Ok(())
 }

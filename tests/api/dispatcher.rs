@@ -257,6 +257,55 @@ storage_test!(
     }
 );
 
+storage_test!(
+    suppression_holds_for_addresses_the_database_lowercases_differently,
+    |db: TestDb| async move {
+        // Arrange: PostgreSQL's `lower()` leaves non-ASCII letters alone in
+        // some locales, so the claim's own suppression lookup must not be the
+        // last word on them. One address is suppressed in clear, one only as
+        // the hash a forgotten contact keeps, and an ASCII one as a hash.
+        let (d, core) = dispatcher(&db, Behaviour::default(), &settings(|_| {}));
+        let to = |source: &str, address: &str| NewMessage {
+            contact_id: None,
+            address: Some(address.into()),
+            ..message(source, 0, "transactional")
+        };
+        let msgs = [
+            to("t:1", "ÉLODIE@Exemple.fr"),
+            to("t:2", "ZOË@example.com"),
+            to("t:3", "Ann@Example.com"),
+            to("t:4", "élise@exemple.fr"),
+        ];
+        let hashed = warmline::contacts::forget::suppression_hash;
+        for address in [
+            "élodie@exemple.fr".to_string(),
+            hashed("zoë@example.com"),
+            hashed("ann@example.com"),
+        ] {
+            ledger::suppress(&db.db, "email", &address, "complaint", "test", Utc::now())
+                .await
+                .unwrap();
+        }
+        enqueue(&db.db, &msgs).await;
+
+        // Act
+        d.drain().await.unwrap();
+
+        // Assert: only the address nobody suppressed went out.
+        let sent: Vec<String> = core.accepted().into_iter().map(|a| a.id).collect();
+        assert_eq!(sent, vec![msgs[3].id()]);
+        for m in &msgs[..3] {
+            let row = state_of(&db.db, &m.id()).await;
+            assert_eq!(
+                (row.state.as_str(), row.skip_reason.as_deref()),
+                ("skipped", Some("suppressed")),
+                "{}",
+                m.source
+            );
+        }
+    }
+);
+
 storage_test!(frequency_caps_hold_across_sends, |db: TestDb| async move {
     // Arrange: a cap of one marketing message a day.
     let c = seed_contacts(&db.db, 1, true).await[0];
