@@ -590,6 +590,7 @@ async fn consent_facts(
         attempts: 0,
         payload: "{}".into(),
         provider: None,
+        source: None,
     };
     // The very function and settings the workers use, read-only.
     let marketing_without_consent = checks::check_batch(

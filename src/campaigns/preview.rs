@@ -139,6 +139,7 @@ pub async fn build(
             attempts: 0,
             payload: "{}".into(),
             provider: None,
+            source: None,
         })
         .collect();
     let verdicts = check_batch(

@@ -4,7 +4,8 @@
 //!
 //! Order: address, suppression (overrides consent), consent (marketing
 //! only; transactional mail needs none), frequency cap (marketing only),
-//! quiet hours in the recipient's own time zone (which defers, not skips).
+//! quiet hours in the recipient's own time zone (which defers, not skips;
+//! the answer to a keyword the recipient just sent is exempt).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -395,8 +396,14 @@ pub fn decide(
             .and_then(|c| c.timezone.as_deref())
             .and_then(|t| t.parse::<Tz>().ok())
             .unwrap_or(default_tz);
+        // An answer to a keyword the recipient just sent is not held back.
+        let reply = m
+            .source
+            .as_deref()
+            .is_some_and(crate::inbound::is_reply_source);
         if let Some(until) = quiet
             .window(&m.channel)
+            .filter(|_| !reply)
             .and_then(|w| quiet_until(w, tz, now))
         {
             verdicts.push(Verdict::Defer(until));
@@ -431,6 +438,51 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn sms(id: &str, source: &str) -> Claimed {
+        Claimed {
+            id: id.into(),
+            campaign_id: None,
+            contact_id: None,
+            channel: "sms".into(),
+            kind: "transactional".into(),
+            address: Some("+14155550100".into()),
+            attempts: 1,
+            payload: "{}".into(),
+            provider: None,
+            source: Some(source.into()),
+        }
+    }
+
+    #[test]
+    fn quiet_hours_hold_back_everything_but_the_answer_to_a_keyword() {
+        // Arrange: 23:00 in New York (03:00 UTC next day), outside 08:00–21:00.
+        let now = utc("2026-06-02T03:00:00Z");
+        let batch = [
+            sms("reply", &crate::inbound::reply_source(7)),
+            sms("api", "api:order-shipped"),
+        ];
+
+        // Act
+        let verdicts = decide(
+            &batch,
+            &Facts::default(),
+            &CapsSettings::default(),
+            &QuietHoursSettings::default(),
+            now,
+        );
+
+        // Assert: the STOP confirmation goes now; the rest waits for 08:00 EDT.
+        assert_eq!(
+            verdicts,
+            vec![
+                Verdict::Send {
+                    to: "+14155550100".into()
+                },
+                Verdict::Defer(utc("2026-06-02T12:00:00Z")),
+            ]
+        );
     }
 
     #[test]

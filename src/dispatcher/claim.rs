@@ -41,6 +41,8 @@ pub struct Claimed {
     pub attempts: i32,
     pub payload: String,
     pub provider: Option<String>,
+    /// What decided the send (`campaign:42`, `inbound:7`, …).
+    pub source: Option<String>,
 }
 
 /// Opens a transaction that will take row locks: `BEGIN IMMEDIATE` on
@@ -72,6 +74,7 @@ struct ClaimedRow {
     attempts: i32,
     payload: String,
     provider: Option<String>,
+    source: Option<String>,
     contact_email: Option<String>,
     contact_phone: Option<String>,
     contact_timezone: Option<String>,
@@ -128,7 +131,7 @@ pub async fn claim_with_facts(
              claimed AS (UPDATE messages m SET state = 'sending', locked_by = $1, called_at = NULL, \
                attempts = m.attempts + 1, updated_at = $2 FROM picked WHERE m.id = picked.id \
                RETURNING m.id, m.campaign_id, m.contact_id, m.channel, m.kind, m.address, \
-                 m.attempts, m.payload, m.provider), \
+                 m.attempts, m.payload, m.provider, m.source), \
              events AS (INSERT INTO message_events (message_id, state, at, detail) \
                SELECT id, 'sending', $2, 'claimed by ' || $1::text || ', attempt ' || attempts \
                FROM claimed) \
@@ -182,6 +185,7 @@ pub async fn claim_with_facts(
                 attempts: r.attempts,
                 payload: r.payload,
                 provider: r.provider,
+                source: r.source,
             });
         }
         return Ok((claimed, Some(facts)));
@@ -192,7 +196,7 @@ pub async fn claim_with_facts(
     let sql = "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
          WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ('queued', 'deferred') \
                       AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4) \
-         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider";
+         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider, source";
     let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(&txn)
         .await?;
