@@ -596,6 +596,7 @@ async fn consent_facts(
     let marketing_without_consent = checks::check_batch(
         &app.db,
         std::slice::from_ref(&probe),
+        None,
         &app.settings.caps,
         &app.settings.quiet_hours,
         now,

@@ -145,6 +145,7 @@ pub async fn build(
     let verdicts = check_batch(
         &app.db,
         &claimed,
+        None,
         &app.settings.caps,
         &app.settings.quiet_hours,
         now,

@@ -314,16 +314,14 @@ pub async fn gather_facts(
         }
     }
     let all: Vec<&Claimed> = batch.iter().collect();
-    let mut suppressed = HashSet::new();
-    suppressed_addresses(db, &all, &facts.contacts, &mut suppressed).await?;
-    facts.suppressed = suppressed;
+    suppressed_addresses(db, &all, &facts.contacts, &mut facts.suppressed).await?;
     Ok(facts)
 }
 
 /// Completes facts the claim statement read: PostgreSQL's `lower()` agrees
 /// with Rust's `to_lowercase` only on ASCII, so suppression of any other
 /// address is looked up again here, hashed the Rust way.
-pub async fn complete_facts(
+async fn complete_facts(
     db: &impl ConnectionTrait,
     batch: &[Claimed],
     facts: &mut Facts,
@@ -341,15 +339,23 @@ pub async fn complete_facts(
     suppressed_addresses(db, &unusual, &facts.contacts, &mut facts.suppressed).await
 }
 
-/// Runs every check for a batch: reads the facts, then decides.
+/// Runs every check for a batch: reads the facts (or completes those the
+/// claim already read, `known`), then decides.
 pub async fn check_batch(
     db: &impl ConnectionTrait,
     batch: &[Claimed],
+    known: Option<Facts>,
     caps: &CapsSettings,
     quiet: &QuietHoursSettings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Verdict>> {
-    let facts = gather_facts(db, batch, now).await?;
+    let facts = match known {
+        Some(mut facts) => {
+            complete_facts(db, batch, &mut facts).await?;
+            facts
+        }
+        None => gather_facts(db, batch, now).await?,
+    };
     Ok(decide(batch, &facts, caps, quiet, now))
 }
 

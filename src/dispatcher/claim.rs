@@ -65,16 +65,8 @@ async fn begin_claiming(
 /// PostgreSQL claim statement reads them.
 #[derive(FromQueryResult)]
 struct ClaimedRow {
-    id: String,
-    campaign_id: Option<i64>,
-    contact_id: Option<i64>,
-    channel: String,
-    kind: String,
-    address: Option<String>,
-    attempts: i32,
-    payload: String,
-    provider: Option<String>,
-    source: Option<String>,
+    #[sea_orm(nested)]
+    message: Claimed,
     contact_email: Option<String>,
     contact_phone: Option<String>,
     contact_timezone: Option<String>,
@@ -158,7 +150,8 @@ pub async fn claim_with_facts(
         let mut facts = Facts::default();
         let mut claimed = Vec::with_capacity(rows.len());
         for r in rows {
-            if let Some(contact) = r.contact_id {
+            let m = r.message;
+            if let Some(contact) = m.contact_id {
                 facts.contacts.entry(contact).or_insert(ContactRow {
                     id: contact,
                     email: r.contact_email,
@@ -166,31 +159,19 @@ pub async fn claim_with_facts(
                     timezone: r.contact_timezone,
                 });
                 if let Some(granted) = r.consent_granted {
-                    facts.consent.insert((contact, r.channel.clone()), granted);
+                    facts.consent.insert((contact, m.channel.clone()), granted);
                 }
                 if let (Some(day), Some(week)) = (r.cap_day, r.cap_week) {
                     facts.caps_used.insert(contact, (day, week));
                 }
             }
             if let (true, Some(address)) = (r.suppressed, r.check_address) {
-                facts.suppressed.insert((r.channel.clone(), address));
+                facts.suppressed.insert((m.channel.clone(), address));
             }
-            claimed.push(Claimed {
-                id: r.id,
-                campaign_id: r.campaign_id,
-                contact_id: r.contact_id,
-                channel: r.channel,
-                kind: r.kind,
-                address: r.address,
-                attempts: r.attempts,
-                payload: r.payload,
-                provider: r.provider,
-                source: r.source,
-            });
+            claimed.push(m);
         }
         return Ok((claimed, Some(facts)));
     }
-    values.truncate(4);
     // SQLite: `BEGIN IMMEDIATE` serialises claimers.
     let txn = crate::db::begin_write(db).await?;
     let sql = "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \

@@ -169,7 +169,9 @@ pub async fn enqueue(
         if pg {
             // One statement: the rows, their first events and the workers'
             // wake-up (delivered at commit) — one round trip, and atomic even
-            // when the caller passes a bare connection.
+            // when the caller passes a bare connection. The final SELECT
+            // refers to `wake` because PostgreSQL skips a SELECT CTE nothing
+            // reads; it notifies only when something new went in.
             values.push(Value::from(now));
             let sql = format!(
                 "WITH ins AS ({insert} RETURNING id, state), \

@@ -90,13 +90,8 @@ pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow
         return Ok(0);
     }
     let count = claimed.len();
-    let verdicts = match facts {
-        Some(mut facts) => {
-            checks::complete_facts(&ctx.db, &claimed, &mut facts).await?;
-            checks::decide(&claimed, &facts, &ctx.caps, &ctx.quiet, Utc::now())
-        }
-        None => checks::check_batch(&ctx.db, &claimed, &ctx.caps, &ctx.quiet, Utc::now()).await?,
-    };
+    let verdicts =
+        checks::check_batch(&ctx.db, &claimed, facts, &ctx.caps, &ctx.quiet, Utc::now()).await?;
     let mut to_send = Vec::with_capacity(count);
     let mut skipped: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
     let mut deferred = Vec::new();
@@ -316,30 +311,25 @@ async fn record_outcomes(
     let name = provider.name().to_string();
     let policy = ctx.retry_policy();
     let me = ctx.worker_id.clone();
-    if crate::db::is_postgres(&ctx.db)
-        && outcomes
-            .iter()
-            .all(|(_, o)| matches!(o, SendOutcome::Accepted { .. }))
-    {
+    let pg = crate::db::is_postgres(&ctx.db);
+    let sent: Vec<(&str, Option<String>)> = outcomes
+        .iter()
+        .filter_map(|(m, o)| match o {
+            SendOutcome::Accepted {
+                provider_message_id,
+            } => Some((m.id.as_str(), provider_message_id.clone())),
+            _ => None,
+        })
+        .collect();
+    if pg && sent.len() == outcomes.len() {
         // The common case is one autocommitted statement: no transaction
         // to open, nothing else to write.
-        let sent: Vec<(&str, Option<String>)> = outcomes
-            .iter()
-            .map(|(m, o)| match o {
-                SendOutcome::Accepted {
-                    provider_message_id,
-                } => (m.id.as_str(), provider_message_id.clone()),
-                _ => unreachable!("all outcomes are accepted"),
-            })
-            .collect();
         mark_sent_postgres(&ctx.db, &sent, &name, &me, now).await?;
         metrics::counter!("dispatcher_sent_total", "provider" => name).increment(sent.len() as u64);
         return Ok(());
     }
     let txn = ctx.db.begin().await?;
     let backend = txn.get_database_backend();
-    let mut sent: Vec<(&str, Option<String>)> = Vec::new();
-    let mut sent_done = false;
     let mut attention = Vec::new();
     let mut events: Vec<(&str, MessageState, String)> = Vec::new();
     let (mut failed, mut retried, mut limited) = (0u64, 0u64, 0u64);
@@ -351,9 +341,8 @@ async fn record_outcomes(
             v
         };
         match outcome {
-            SendOutcome::Accepted {
-                provider_message_id,
-            } => sent.push((m.id.as_str(), provider_message_id.clone())),
+            // Recorded together below.
+            SendOutcome::Accepted { .. } => {}
             SendOutcome::RateLimited { retry_after } => {
                 limited += 1;
                 let due = now + chrono::Duration::from_std(*retry_after).unwrap_or_default();
@@ -412,37 +401,39 @@ async fn record_outcomes(
             }
         }
     }
-    if crate::db::is_postgres(&txn) && !sent.is_empty() {
-        mark_sent_postgres(&txn, &sent, &name, &me, now).await?;
-        sent_done = true;
-    }
-    for chunk in sent.chunks(300).filter(|_| !sent_done) {
-        let mut values = vec![Value::from(now), Value::from(me.clone())];
-        let rows: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (id, pid))| {
-                values.push(Value::from(id.to_string()));
-                values.push(Value::from(pid.clone().unwrap_or_default()));
-                format!("(${}, ${})", 3 + i * 2, 4 + i * 2)
-            })
-            .collect();
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
-                 provider_message_id = v.column2 FROM (VALUES {}) AS v \
-                 WHERE messages.id = v.column1 AND messages.state = 'sending' AND messages.locked_by = $2",
-                rows.join(",")
-            ),
-            values,
-        ))
-        .await?;
-        events.extend(
-            chunk
+    if pg {
+        if !sent.is_empty() {
+            mark_sent_postgres(&txn, &sent, &name, &me, now).await?;
+        }
+    } else {
+        for chunk in sent.chunks(300) {
+            let mut values = vec![Value::from(now), Value::from(me.clone())];
+            let rows: Vec<String> = chunk
                 .iter()
-                .map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))),
-        );
+                .enumerate()
+                .map(|(i, (id, pid))| {
+                    values.push(Value::from(id.to_string()));
+                    values.push(Value::from(pid.clone().unwrap_or_default()));
+                    format!("(${}, ${})", 3 + i * 2, 4 + i * 2)
+                })
+                .collect();
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
+                     provider_message_id = v.column2 FROM (VALUES {}) AS v \
+                     WHERE messages.id = v.column1 AND messages.state = 'sending' AND messages.locked_by = $2",
+                    rows.join(",")
+                ),
+                values,
+            ))
+            .await?;
+            events.extend(
+                chunk
+                    .iter()
+                    .map(|(id, _)| (*id, MessageState::Sent, format!("accepted by {name}"))),
+            );
+        }
     }
     ledger::record_events(&txn, &events, now).await?;
     txn.commit().await?;
