@@ -37,7 +37,7 @@ use crate::{
         claim::Claimed,
         state::SkipReason,
     },
-    startup::App,
+    state::App,
 };
 
 /// Hard bounces must stay below 2 % of sends. The shared compliance notes

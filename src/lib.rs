@@ -30,6 +30,7 @@ pub mod routes;
 pub mod settings;
 pub mod slack;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod templates;
 pub mod triggers;

@@ -1,5 +1,7 @@
-//! Building and running the application: the shared state, the HTTP router,
-//! the Socket Mode listener, and graceful shutdown.
+//! The wiring point: the HTTP router, the background jobs, the Socket Mode
+//! listener, start-up and graceful shutdown. Only `main`/`cli`, the benches
+//! and tests import this module; features take the shared state from
+//! [`crate::state`] instead, so no feature depends on the wiring.
 //!
 //! Shutdown, in order: the listener stops accepting (axum's graceful
 //! shutdown lets in-flight requests finish), the cancellation token tells
@@ -8,7 +10,7 @@
 //! period bounds the whole drain, open requests included, so a stalled
 //! client cannot hold shutdown forever.
 
-use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use axum::{
@@ -16,124 +18,10 @@ use axum::{
     routing::{get, post},
 };
 use sea_orm::DatabaseConnection;
-use secrecy::ExposeSecret;
-use slack_morphism::{
-    prelude::SlackSigningSecret, signature_verifier::SlackEventSignatureVerifier,
-};
 use tokio::net::TcpListener;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{
-    settings::Settings,
-    slack::{api::SlackApi, blocks::Blocks},
-};
-
-/// Shared state, cheap to clone.
-#[derive(Clone)]
-pub struct App(Arc<AppInner>);
-
-pub struct AppInner {
-    pub settings: Settings,
-    pub db: DatabaseConnection,
-    pub slack: SlackApi,
-    pub blocks: Blocks,
-    /// Checks inbound Slack signatures; `None` when no signing secret is set,
-    /// in which case every Slack request is refused.
-    pub verifier: Option<SlackEventSignatureVerifier>,
-    /// Every background task the request path hands work to; shutdown waits
-    /// for them so acknowledged work is not dropped.
-    pub tasks: TaskTracker,
-    /// Long-running loops (the dispatcher) that live until shutdown. Kept
-    /// apart from `tasks` so that waiting for the work a request handed off
-    /// (tests' sync point: close, wait, reopen `tasks`) does not wait for
-    /// them; shutdown waits for both.
-    pub loops: TaskTracker,
-    /// Cancelled when shutdown starts.
-    pub shutdown: CancellationToken,
-    /// Sends everything; started by `run_until`.
-    pub dispatcher: crate::dispatcher::Dispatcher,
-    /// Builds emails from templates, with unsubscribe links where required.
-    pub composer: crate::email::compose::Composer,
-}
-
-impl std::ops::Deref for App {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl App {
-    pub fn new(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::from_app_settings(&settings)?;
-        Self::with_registry(settings, db, registry)
-    }
-
-    /// Like [`App::new`] with the providers given (tests inject the test
-    /// provider with a log they can read).
-    pub fn with_registry(
-        settings: Settings,
-        db: DatabaseConnection,
-        registry: crate::providers::Registry,
-    ) -> anyhow::Result<Self> {
-        let slack_for_alerts = SlackApi::new(&settings.slack)?;
-        let mut dispatcher = crate::dispatcher::Dispatcher::new(db.clone(), registry, &settings);
-        if let Some(channel) = settings
-            .slack
-            .approvals_channel
-            .clone()
-            .or_else(|| settings.slack.digest_channel.clone())
-        {
-            dispatcher = dispatcher.with_alerts(Arc::new(crate::slack::alerts::SlackAlerts::new(
-                slack_for_alerts,
-                channel,
-            )));
-        }
-        let slack = SlackApi::new(&settings.slack)?;
-        let verifier = settings.slack.signing_secret.as_ref().map(|s| {
-            SlackEventSignatureVerifier::new(&SlackSigningSecret::new(
-                s.expose_secret().to_string(),
-            ))
-        });
-        let catalog = Arc::new(
-            crate::templates::Catalog::builtin().context("the shipped templates do not compile")?,
-        );
-        let signer = crate::email::unsubscribe::Signer::new(
-            settings.email.unsubscribe_secret.clone(),
-            db.clone(),
-        );
-        let composer = crate::email::compose::Composer::new(&settings, signer, catalog);
-        Ok(Self(Arc::new(AppInner {
-            composer,
-            settings,
-            db,
-            slack,
-            blocks: Blocks::new(),
-            verifier,
-            tasks: TaskTracker::new(),
-            loops: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
-            dispatcher,
-        })))
-    }
-
-    /// Hands work to a background task that shutdown will wait for. Errors
-    /// are logged with their cause chain; a panic is contained to the task.
-    pub fn spawn<F>(&self, what: &'static str, fut: F)
-    where
-        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        self.tasks.spawn(async move {
-            if let Err(e) = fut.await {
-                tracing::error!(
-                    task = what,
-                    error = format!("{e:#}"),
-                    "background task failed"
-                );
-            }
-        });
-    }
-}
+use crate::settings::Settings;
+use crate::state::App;
 
 /// The router with every route and layer; tests and `serve` share it.
 pub fn router(app: App) -> Router {

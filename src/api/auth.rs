@@ -23,7 +23,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::startup::App;
+use crate::state::App;
 
 /// The authenticated caller: the SHA-256 of the key it presented. Scopes
 /// per-caller records (idempotency keys) without storing the key.

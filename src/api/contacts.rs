@@ -33,7 +33,7 @@ use super::{ApiError, Caller, JsonBody, idempotency::Idempotency};
 use crate::{
     contacts::{self, ContactInput, UpsertError, ValidInput},
     interactions::{Direction, Kind, NewInteraction},
-    startup::App,
+    state::App,
 };
 
 /// How far in the future an interaction's `occurred_at` may be (clocks of

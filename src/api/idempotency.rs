@@ -40,7 +40,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use super::{auth::Caller, error::ApiError};
-use crate::startup::App;
+use crate::state::App;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::{ApiError, Caller, JsonBody, idempotency::Idempotency};
 use crate::{
     inbound::{self, Applied, Inbound, InboundError, Reply},
-    startup::App,
+    state::App,
 };
 
 /// The body of `POST /api/v1/inbound`.

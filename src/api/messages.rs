@@ -42,7 +42,7 @@ use crate::{
     },
     domain::EmailAddress,
     email::compose::ComposeError,
-    startup::App,
+    state::App,
     templates::{Kind, TemplateError},
 };
 

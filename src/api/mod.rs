@@ -34,10 +34,10 @@ use axum::{
 pub use auth::Caller;
 pub use error::ApiError;
 
-use crate::startup::App;
+use crate::state::App;
 
 /// Every `/api/v1` route, behind the API key layer. Merged into
-/// [`crate::startup::router`].
+/// the router in `crate::startup`.
 pub fn router(app: App) -> Router<App> {
     Router::new()
         .route(

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 
 use super::{request::release, set_campaign_state, skip_awaiting};
-use crate::startup::App;
+use crate::state::App;
 
 /// What an approver chose.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{decision, set_campaign_state, skip_awaiting};
-use crate::startup::App;
+use crate::state::App;
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

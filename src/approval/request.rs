@@ -32,7 +32,7 @@ use crate::{
         state::MessageState,
     },
     email::compose::ComposeError,
-    startup::App,
+    state::App,
     templates::{Kind, Rendered, render_part},
 };
 

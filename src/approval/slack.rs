@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     slack::{campaign_alerts::mask_addresses, error::IngressError, interactions::actions},
-    startup::App,
+    state::App,
 };
 
 /// Everything a request message shows, read from the database.

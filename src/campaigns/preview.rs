@@ -28,7 +28,7 @@ use crate::{
         claim::Claimed,
         state::SkipReason,
     },
-    startup::App,
+    state::App,
     templates::{Kind, Rendered, TemplateError, render_part},
 };
 

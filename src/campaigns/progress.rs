@@ -42,7 +42,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     dispatcher::ledger,
     slack::{error::IngressError, interactions::actions},
-    startup::App,
+    state::App,
 };
 
 /// `[campaigns]`.

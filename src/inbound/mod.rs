@@ -67,7 +67,7 @@ use crate::{
     },
     domain::{E164Phone, EmailAddress, mask_email, mask_phone},
     interactions::{self, Direction, NewInteraction},
-    startup::App,
+    state::App,
 };
 
 /// Who a keyword's consent change is attributed to in the ledger and the

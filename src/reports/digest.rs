@@ -30,7 +30,7 @@ use slack_morphism::prelude::*;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::stats::{self, AmbiguousMessage, ColdContact, PendingApproval, Rates, Truncated};
-use crate::startup::App;
+use crate::state::App;
 
 /// How many items each list shows before "and N more".
 const LIST: u64 = 10;

@@ -3,7 +3,7 @@
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
 
-use crate::startup::App;
+use crate::state::App;
 
 pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")

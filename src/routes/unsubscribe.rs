@@ -49,7 +49,7 @@ use crate::{
     db::entities::contacts,
     domain::{mask_email, mask_phone},
     email::unsubscribe::Subject,
-    startup::App,
+    state::App,
 };
 
 /// Who the ledger and the audit log name for changes made through the link.

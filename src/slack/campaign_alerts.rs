@@ -17,7 +17,7 @@ use slack_morphism::prelude::*;
 use super::{error::IngressError, interactions::actions};
 use crate::{
     dispatcher::breaker::{self, Decided, Decision, Tripped},
-    startup::App,
+    state::App,
 };
 
 /// What happened to one campaign message.

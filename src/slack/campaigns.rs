@@ -35,7 +35,7 @@ use crate::{
         drafts,
         preview::{self, Preview},
     },
-    startup::App,
+    state::App,
     templates::{TemplateError, check_syntax},
 };
 

@@ -31,7 +31,7 @@ use crate::{
     contacts::{self, ContactView},
     domain::mask_email,
     interactions::{Direction, Kind, NewInteraction},
-    startup::App,
+    state::App,
 };
 
 /// Callback ids of the modals opened here.

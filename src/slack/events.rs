@@ -13,7 +13,7 @@ use serde_json::json;
 use slack_morphism::prelude::*;
 
 use super::error::IngressError;
-use crate::startup::App;
+use crate::state::App;
 
 /// `POST /slack/events` (already signature-checked).
 pub async fn http_handler(State(app): State<App>, body: Bytes) -> Result<Response, IngressError> {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use slack_morphism::prelude::*;
 
 use super::{api::SlackApiError, setup_status};
-use crate::{reports::stats, startup::App};
+use crate::{reports::stats, state::App};
 
 /// Items per list on the Home tab.
 pub const LIST: u64 = 10;

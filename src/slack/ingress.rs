@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
 
 use super::error::IngressError;
-use crate::startup::App;
+use crate::state::App;
 
 pub async fn verify_slack_request(State(app): State<App>, req: Request, next: Next) -> Response {
     match check(&app, req).await {

@@ -10,7 +10,7 @@ use axum::{
 use slack_morphism::prelude::*;
 
 use super::error::IngressError;
-use crate::startup::App;
+use crate::state::App;
 
 /// Action ids the bot's layouts use.
 pub mod actions {

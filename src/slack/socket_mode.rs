@@ -13,7 +13,7 @@ use super::{
     api::{Client, Connector},
     commands, events, interactions,
 };
-use crate::startup::App;
+use crate::state::App;
 
 pub type Listener = SlackClientSocketModeListener<Connector>;
 

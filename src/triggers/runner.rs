@@ -29,7 +29,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{Kind, TriggerSettings, address_column, cold, monthly, onboarding, step_source};
 use crate::{
     approval::{Content, Schedule, SendRequest, Submitted},
-    startup::App,
+    state::App,
 };
 
 /// How long a claimed step is left alone before another tick retries it.

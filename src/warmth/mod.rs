@@ -318,7 +318,7 @@ pub async fn refresh_contact_with(
 ///
 /// Crossings are for the triggers: a consumer hooks in where the loop logs
 /// them (`stats.crossings`), or runs [`recompute_all`] itself.
-pub fn start(app: &crate::startup::App, loops: &TaskTracker, token: CancellationToken) {
+pub fn start(app: &crate::state::App, loops: &TaskTracker, token: CancellationToken) {
     configure(&app.settings.warmth);
     let period = Duration::from_secs(app.settings.warmth.decay_interval_minutes * 60);
     let db = app.db.clone();

@@ -69,7 +69,7 @@ use crate::{
         state::MessageState,
     },
     slack::campaign_alerts::{self, Notice, NoticeKind},
-    startup::App,
+    state::App,
 };
 
 /// The provider name in `provider_events` and `[providers.resend]`.

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use warmline::{settings::Settings, startup::App};
+use warmline::{settings::Settings, state::App};
 
 use crate::{
     fake_slack::{FakeSlack, WAIT},

@@ -18,7 +18,7 @@ use crate::{
         campaigns,
         contact_actions::{self as ca, Found},
     },
-    startup::App,
+    state::App,
 };
 
 pub struct Campaign;

@@ -21,7 +21,7 @@ use slack_morphism::prelude::*;
 use super::{CommandError, Invocation, Reply, Subcommand};
 use crate::{
     slack::contact_actions::{self as ca, Found},
-    startup::App,
+    state::App,
 };
 
 pub struct Contact;

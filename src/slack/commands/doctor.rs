@@ -10,7 +10,7 @@ use serde::Serialize;
 use slack_morphism::prelude::*;
 
 use super::{CommandError, Invocation, Reply, Subcommand};
-use crate::startup::App;
+use crate::state::App;
 
 pub struct Doctor;
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{CommandError, Invocation, Reply, Subcommand};
-use crate::startup::App;
+use crate::state::App;
 
 pub struct Help;
 

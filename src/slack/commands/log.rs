@@ -18,7 +18,7 @@ use super::{CommandError, Invocation, Reply, Subcommand};
 use crate::{
     interactions::{Direction, Kind},
     slack::contact_actions::{self as ca, Found},
-    startup::App,
+    state::App,
 };
 
 pub struct Log;

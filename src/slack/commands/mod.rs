@@ -24,7 +24,7 @@ use serde::Serialize;
 use slack_morphism::prelude::*;
 
 use super::error::IngressError;
-use crate::startup::App;
+use crate::state::App;
 
 /// One subcommand of the slash command.
 #[async_trait]

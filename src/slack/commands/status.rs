@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use slack_morphism::prelude::*;
 
 use super::{CommandError, Invocation, Reply, Subcommand};
-use crate::{slack::setup_status, startup::App};
+use crate::{slack::setup_status, state::App};
 
 pub struct Status;
 
