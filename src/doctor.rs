@@ -521,7 +521,7 @@ struct At {
 /// Reads every fact the checks need.
 pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<ChannelFacts>> {
     let registry = app.dispatcher.registry();
-    let mut by_channel: BTreeMap<String, Vec<ProviderFacts>> = BTreeMap::new();
+    let mut by_channel: BTreeMap<crate::domain::Channel, Vec<ProviderFacts>> = BTreeMap::new();
     for p in registry.all() {
         let webhook = match p.name() {
             "resend" => {
@@ -538,7 +538,7 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
             _ => Webhook::NotApplicable("this provider sends no delivery webhooks"),
         };
         by_channel
-            .entry(p.channel().to_string())
+            .entry(p.channel())
             .or_default()
             .push(ProviderFacts {
                 name: p.name().to_string(),
@@ -555,15 +555,15 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
     let keywords = keyword_facts();
     let mut out = Vec::new();
     for (channel, providers) in by_channel {
-        let unsubscribe = if channel == "email" {
+        let unsubscribe = if channel == crate::domain::Channel::Email {
             Some(unsubscribe_facts(app).await)
         } else {
             None
         };
         out.push(ChannelFacts {
-            consent: consent_facts(app, &channel, now).await?,
-            rates: rates(&app.db, &channel, now).await?,
-            channel,
+            consent: consent_facts(app, channel, now).await?,
+            rates: rates(&app.db, channel.as_str(), now).await?,
+            channel: channel.as_str().to_string(),
             providers,
             unsubscribe,
             keywords: keywords.clone(),
@@ -577,15 +577,15 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
 /// contact that does not exist (so has no consent), and counts the ledger.
 async fn consent_facts(
     app: &App,
-    channel: &str,
+    channel: crate::domain::Channel,
     now: DateTime<Utc>,
 ) -> anyhow::Result<ConsentFacts> {
     let probe = Claimed {
         id: "doctor-consent-probe".into(),
         campaign_id: None,
         contact_id: Some(-1),
-        channel: channel.to_string(),
-        kind: crate::templates::Kind::Marketing.as_str().to_string(),
+        channel,
+        kind: crate::domain::MessageKind::Marketing,
         address: Some("doctor-probe@example.invalid".into()),
         attempts: 0,
         payload: "{}".into(),

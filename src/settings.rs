@@ -484,7 +484,7 @@ impl Settings {
                 ),
             ));
         }
-        for channel in ["sms", "whatsapp", "instagram", "email"] {
+        for channel in crate::domain::Channel::ALL {
             if let Some(w) = self.quiet_hours.window(channel) {
                 let ok = |t: &str| chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok();
                 if !ok(&w.start) || !ok(&w.end) || w.start == w.end {

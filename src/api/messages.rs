@@ -153,7 +153,7 @@ async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError
     let provider = app
         .dispatcher
         .registry()
-        .for_channel("email")
+        .for_channel(crate::domain::Channel::Email)
         .ok_or_else(|| {
             ApiError::Unavailable(
                 "no email provider is configured: set RESEND_API_KEY or SMTP_URL".into(),

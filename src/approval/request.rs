@@ -177,7 +177,7 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
     let provider = app
         .dispatcher
         .registry()
-        .for_channel(&req.channel)
+        .for_channel_named(&req.channel)
         .ok_or_else(|| SubmitError::NoProvider(req.channel.clone()))?;
     let (template, kind) = match &req.content {
         Content::Template { name } => {

@@ -127,14 +127,15 @@ pub async fn build(
     let now = Utc::now();
     let people = recipients(app, ids).await?;
     let kind = kind_of(app, &draft.content);
+    let channel: crate::domain::Channel = draft.channel.parse()?;
     let claimed: Vec<Claimed> = people
         .iter()
         .map(|c| Claimed {
             id: format!("preview:{}", c.id),
             campaign_id: None,
             contact_id: Some(c.id),
-            channel: draft.channel.clone(),
-            kind: kind.as_str().to_string(),
+            channel,
+            kind,
             address: None,
             attempts: 0,
             payload: "{}".into(),
@@ -209,7 +210,7 @@ pub async fn build(
     .await?;
     let floor = f64::from(app.settings.approval.warmth_floor);
     let below_floor = submitted.iter().filter(|c| c.warmth < floor).count();
-    let provider = app.dispatcher.registry().for_channel(&draft.channel);
+    let provider = app.dispatcher.registry().for_channel(channel);
     let estimate_secs = provider
         .as_ref()
         .and_then(|p| estimate(app, p.name(), &p.limits(), receiving.len()));

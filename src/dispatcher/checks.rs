@@ -9,7 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::db::placeholders;
+use crate::{
+    db::placeholders,
+    domain::{Channel, MessageKind},
+};
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
@@ -76,13 +79,12 @@ impl Default for QuietHoursSettings {
 }
 
 impl QuietHoursSettings {
-    pub fn window(&self, channel: &str) -> Option<&Window> {
+    pub fn window(&self, channel: Channel) -> Option<&Window> {
         match channel {
-            "sms" => self.sms.as_ref(),
-            "whatsapp" => self.whatsapp.as_ref(),
-            "instagram" => self.instagram.as_ref(),
-            "email" => self.email.as_ref(),
-            _ => None,
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Whatsapp => self.whatsapp.as_ref(),
+            Channel::Instagram => self.instagram.as_ref(),
+            Channel::Email => self.email.as_ref(),
         }
     }
 }
@@ -152,13 +154,13 @@ pub(super) struct ContactRow {
 #[derive(FromQueryResult)]
 struct ConsentRow {
     contact_id: i64,
-    channel: String,
+    channel: Channel,
     granted: bool,
 }
 
 #[derive(FromQueryResult)]
 struct AddressRow {
-    channel: String,
+    channel: Channel,
     address: String,
 }
 
@@ -176,12 +178,12 @@ struct CapRow {
 pub struct Facts {
     pub(super) contacts: HashMap<i64, ContactRow>,
     /// Current consent: the newest ledger row per (contact, channel).
-    pub(super) consent: HashMap<(i64, String), bool>,
+    pub(super) consent: HashMap<(i64, Channel), bool>,
     /// Marketing messages sent to each contact in the last day and week.
     pub(super) caps_used: HashMap<i64, (i64, i64)>,
     /// `(channel, address)` pairs under suppression, lower-cased; a
     /// forgotten contact's entry is its [`suppression_hash`](crate::contacts::forget::suppression_hash).
-    pub(super) suppressed: HashSet<(String, String)>,
+    pub(super) suppressed: HashSet<(Channel, String)>,
 }
 
 /// The address a message goes to: the one recorded on it, else its
@@ -189,9 +191,10 @@ pub struct Facts {
 fn address_of(m: &Claimed, contacts: &HashMap<i64, ContactRow>) -> Option<String> {
     m.address.clone().or_else(|| {
         let c = contacts.get(&m.contact_id?)?;
-        match m.channel.as_str() {
-            "email" => c.email.clone(),
-            _ => c.phone.clone(),
+        match m.channel {
+            Channel::Email => c.email.clone(),
+            // Instagram is addressed by its own id, recorded on the message.
+            Channel::Sms | Channel::Whatsapp | Channel::Instagram => c.phone.clone(),
         }
     })
 }
@@ -202,7 +205,7 @@ async fn suppressed_addresses(
     db: &impl ConnectionTrait,
     batch: &[&Claimed],
     contacts: &HashMap<i64, ContactRow>,
-    into: &mut HashSet<(String, String)>,
+    into: &mut HashSet<(Channel, String)>,
 ) -> anyhow::Result<()> {
     let backend = db.get_database_backend();
     let pg = crate::db::is_postgres(db);
@@ -377,19 +380,19 @@ pub fn decide(
             continue;
         };
         let lower = address.to_lowercase();
-        if facts.suppressed.contains(&(
-            m.channel.clone(),
-            crate::contacts::forget::suppression_hash(&lower),
-        )) || facts.suppressed.contains(&(m.channel.clone(), lower))
+        if facts
+            .suppressed
+            .contains(&(m.channel, crate::contacts::forget::suppression_hash(&lower)))
+            || facts.suppressed.contains(&(m.channel, lower))
         {
             verdicts.push(Verdict::Skip(SkipReason::Suppressed));
             continue;
         }
-        let marketing = m.kind == "marketing";
+        let marketing = m.kind == MessageKind::Marketing;
         if marketing {
             let granted = m
                 .contact_id
-                .and_then(|c| facts.consent.get(&(c, m.channel.clone())).copied())
+                .and_then(|c| facts.consent.get(&(c, m.channel)).copied())
                 .unwrap_or(false);
             if !granted {
                 verdicts.push(Verdict::Skip(SkipReason::NoConsent));
@@ -408,7 +411,7 @@ pub fn decide(
             .as_deref()
             .is_some_and(crate::inbound::is_reply_source);
         if let Some(until) = quiet
-            .window(&m.channel)
+            .window(m.channel)
             .filter(|_| !reply)
             .and_then(|w| quiet_until(w, tz, now))
         {
@@ -451,8 +454,8 @@ mod tests {
             id: id.into(),
             campaign_id: None,
             contact_id: None,
-            channel: "sms".into(),
-            kind: "transactional".into(),
+            channel: Channel::Sms,
+            kind: MessageKind::Transactional,
             address: Some("+14155550100".into()),
             attempts: 1,
             payload: "{}".into(),

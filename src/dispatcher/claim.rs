@@ -35,8 +35,8 @@ pub struct Claimed {
     pub id: String,
     pub campaign_id: Option<i64>,
     pub contact_id: Option<i64>,
-    pub channel: String,
-    pub kind: String,
+    pub channel: crate::domain::Channel,
+    pub kind: crate::domain::MessageKind,
     pub address: Option<String>,
     pub attempts: i32,
     pub payload: String,
@@ -159,14 +159,14 @@ pub async fn claim_with_facts(
                     timezone: r.contact_timezone,
                 });
                 if let Some(granted) = r.consent_granted {
-                    facts.consent.insert((contact, m.channel.clone()), granted);
+                    facts.consent.insert((contact, m.channel), granted);
                 }
                 if let (Some(day), Some(week)) = (r.cap_day, r.cap_week) {
                     facts.caps_used.insert(contact, (day, week));
                 }
             }
             if let (true, Some(address)) = (r.suppressed, r.check_address) {
-                facts.suppressed.insert((m.channel.clone(), address));
+                facts.suppressed.insert((m.channel, address));
             }
             claimed.push(m);
         }

@@ -121,8 +121,8 @@ pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow
                 i,
                 OutgoingMessage {
                     id: m.id.clone(),
-                    channel: m.channel.clone(),
-                    kind: m.kind.clone(),
+                    channel: m.channel,
+                    kind: m.kind,
                     to: to.clone(),
                     content,
                 },

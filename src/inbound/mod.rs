@@ -133,46 +133,7 @@ fn configured(text: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The channels a reply can arrive on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    Email,
-    Sms,
-    Whatsapp,
-    Instagram,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 4] = [
-        Channel::Email,
-        Channel::Sms,
-        Channel::Whatsapp,
-        Channel::Instagram,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Whatsapp => "whatsapp",
-            Channel::Instagram => "instagram",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    /// How a person would name it in a sentence.
-    fn label(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "SMS",
-            Channel::Whatsapp => "WhatsApp",
-            Channel::Instagram => "Instagram",
-        }
-    }
-}
+pub use crate::domain::Channel;
 
 /// Who sent a message, parsed for its channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -757,7 +718,7 @@ async fn queue_reply(
         Answer::Help => (settings.help_text(product), format!("{product}: help")),
     };
     let channel = msg.channel.as_str();
-    let Some(provider) = app.dispatcher.registry().for_channel(channel) else {
+    let Some(provider) = app.dispatcher.registry().for_channel(msg.channel) else {
         return Ok(Reply::Unavailable(format!(
             "no provider serves the {channel} channel"
         )));

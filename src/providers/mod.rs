@@ -15,6 +15,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Channel, MessageKind};
+
 /// `[providers.<name>]` in `warmline.toml`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -56,9 +58,9 @@ pub struct Limits {
 pub struct OutgoingMessage {
     /// The ledger's id; also the idempotency key where the provider takes one.
     pub id: String,
-    pub channel: String,
+    pub channel: Channel,
     /// Marketing messages carry unsubscribe headers; transactional ones don't.
-    pub kind: String,
+    pub kind: MessageKind,
     /// Email address or E.164 phone.
     pub to: String,
     /// Rendered content (subject, bodies, headers), provider-neutral JSON.
@@ -90,8 +92,8 @@ pub enum SendOutcome {
 pub trait Provider: Send + Sync {
     /// Stable name, used in settings (`[providers.<name>]`) and metrics.
     fn name(&self) -> &str;
-    /// The channel it carries: `email`, `sms`, `whatsapp`, `instagram`.
-    fn channel(&self) -> &str;
+    /// The channel it carries.
+    fn channel(&self) -> Channel;
     fn limits(&self) -> Limits;
     /// Whether a repeated request with the same key is deduplicated by the
     /// provider, so a retry after a crash cannot send twice.
@@ -121,7 +123,7 @@ pub trait Provider: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Registry {
     by_name: BTreeMap<String, Arc<dyn Provider>>,
-    by_channel: BTreeMap<String, String>,
+    by_channel: BTreeMap<Channel, String>,
 }
 
 impl Registry {
@@ -133,7 +135,7 @@ impl Registry {
     pub fn register(&mut self, provider: Arc<dyn Provider>) {
         let name = provider.name().to_string();
         self.by_channel
-            .entry(provider.channel().to_string())
+            .entry(provider.channel())
             .or_insert_with(|| name.clone());
         self.by_name.insert(name, provider);
     }
@@ -160,7 +162,7 @@ impl Registry {
     pub fn from_app_settings(settings: &crate::settings::Settings) -> anyhow::Result<Self> {
         let mut registry = Self::from_settings(&settings.providers)?;
         if let Some(name) = &settings.email.provider {
-            registry.carry("email", name).map_err(|e| {
+            registry.carry(Channel::Email, name).map_err(|e| {
                 anyhow::Error::from(crate::settings::ConfigError {
                     setting: "email.provider".into(),
                     problem: e,
@@ -171,11 +173,10 @@ impl Registry {
     }
 
     /// Makes `name` the provider for `channel`.
-    pub fn carry(&mut self, channel: &str, name: &str) -> Result<(), String> {
+    pub fn carry(&mut self, channel: Channel, name: &str) -> Result<(), String> {
         match self.by_name.get(name) {
             Some(p) if p.channel() == channel => {
-                self.by_channel
-                    .insert(channel.to_string(), name.to_string());
+                self.by_channel.insert(channel, name.to_string());
                 Ok(())
             }
             Some(p) => Err(format!("'{name}' carries {}, not {channel}", p.channel())),
@@ -190,8 +191,14 @@ impl Registry {
         self.by_name.get(name).cloned()
     }
 
-    pub fn for_channel(&self, channel: &str) -> Option<Arc<dyn Provider>> {
-        self.by_channel.get(channel).and_then(|n| self.get(n))
+    pub fn for_channel(&self, channel: Channel) -> Option<Arc<dyn Provider>> {
+        self.by_channel.get(&channel).and_then(|n| self.get(n))
+    }
+
+    /// The provider for a channel given by its stored name; `None` for a
+    /// name that is not a channel, as for a channel nothing carries.
+    pub fn for_channel_named(&self, channel: &str) -> Option<Arc<dyn Provider>> {
+        self.for_channel(Channel::parse(channel)?)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
@@ -233,9 +240,9 @@ mod tests {
     async fn resend_carries_email_unless_told_otherwise() {
         crate::install_crypto_provider();
         let r = Registry::from_app_settings(&settings(None)).unwrap();
-        assert_eq!(r.for_channel("email").unwrap().name(), "resend");
+        assert_eq!(r.for_channel(Channel::Email).unwrap().name(), "resend");
         let r = Registry::from_app_settings(&settings(Some("smtp"))).unwrap();
-        assert_eq!(r.for_channel("email").unwrap().name(), "smtp");
+        assert_eq!(r.for_channel(Channel::Email).unwrap().name(), "smtp");
     }
 
     #[tokio::test]

@@ -257,8 +257,8 @@ impl Provider for SmtpProvider {
         "smtp"
     }
 
-    fn channel(&self) -> &str {
-        "email"
+    fn channel(&self) -> crate::domain::Channel {
+        crate::domain::Channel::Email
     }
 
     fn limits(&self) -> Limits {
@@ -456,8 +456,8 @@ mod tests {
     fn outgoing(content: serde_json::Value) -> OutgoingMessage {
         OutgoingMessage {
             id: "msg_0123abcd".into(),
-            channel: "email".into(),
-            kind: "marketing".into(),
+            channel: crate::domain::Channel::Email,
+            kind: crate::domain::MessageKind::Marketing,
             to: "Ada@Example.org".into(),
             content,
         }

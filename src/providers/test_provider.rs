@@ -314,8 +314,8 @@ impl Provider for TestProvider {
         "test"
     }
 
-    fn channel(&self) -> &str {
-        "email"
+    fn channel(&self) -> crate::domain::Channel {
+        crate::domain::Channel::Email
     }
 
     fn limits(&self) -> Limits {
@@ -394,8 +394,8 @@ mod tests {
     fn msg(id: &str) -> OutgoingMessage {
         OutgoingMessage {
             id: id.into(),
-            channel: "email".into(),
-            kind: "marketing".into(),
+            channel: crate::domain::Channel::Email,
+            kind: crate::domain::MessageKind::Marketing,
             to: "a@example.com".into(),
             content: serde_json::json!({}),
         }

@@ -35,6 +35,7 @@ use crate::{
         drafts,
         preview::{self, Preview},
     },
+    domain::Channel,
     state::App,
     templates::{TemplateError, check_syntax},
 };
@@ -42,13 +43,6 @@ use crate::{
 /// Callback ids of the modals opened here.
 pub const CAMPAIGN_MODAL: &str = "campaign_modal";
 pub const CAMPAIGN_PREVIEW: &str = "campaign_preview";
-/// Channels a campaign may one day use, in the order offered.
-const CHANNELS: [(&str, &str); 4] = [
-    ("email", "Email"),
-    ("sms", "SMS"),
-    ("whatsapp", "WhatsApp"),
-    ("instagram", "Instagram"),
-];
 /// How many drafts `/warm drafts` lists.
 const MAX_LISTED: u64 = 20;
 
@@ -115,10 +109,7 @@ pub fn open_draft(app: &App, trigger: SlackTriggerId, user: String, id: i64) {
 }
 
 fn channel_label(value: &str) -> String {
-    CHANNELS
-        .iter()
-        .find(|c| c.0 == value)
-        .map_or(value.to_string(), |c| c.1.to_string())
+    Channel::parse(value).map_or(value.to_string(), |c| c.label().to_string())
 }
 
 /// The composer; `draft` prefills it, `loading` shows only a spinner.
@@ -129,15 +120,17 @@ fn form_view(
     loading: bool,
 ) -> anyhow::Result<SlackView> {
     let registry = app.dispatcher.registry();
-    let available: Vec<_> = CHANNELS
-        .iter()
-        .filter(|(c, _)| *c == "email" || registry.for_channel(c).is_some())
-        .map(|(v, l)| json!({"value": v, "label": l}))
+    // Email is always offered: the preview explains a missing provider.
+    let offered = |c: Channel| c == Channel::Email || registry.for_channel(c).is_some();
+    let available: Vec<_> = Channel::ALL
+        .into_iter()
+        .filter(|c| offered(*c))
+        .map(|c| json!({"value": c.as_str(), "label": c.label()}))
         .collect();
-    let unavailable: Vec<&str> = CHANNELS
-        .iter()
-        .filter(|(c, _)| *c != "email" && registry.for_channel(c).is_none())
-        .map(|(_, l)| *l)
+    let unavailable: Vec<&str> = Channel::ALL
+        .into_iter()
+        .filter(|c| !offered(*c))
+        .map(Channel::label)
         .collect();
     let templates: Vec<_> = app
         .composer
@@ -228,8 +221,11 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
     if name.is_none() {
         problems.push(("name", "Give the campaign a name.".into()));
     }
-    let channel = option_of(values, "channel").unwrap_or_else(|| "email".into());
-    if app.dispatcher.registry().for_channel(&channel).is_none() {
+    let channel = option_of(values, "channel").unwrap_or_else(|| Channel::Email.as_str().into());
+    if Channel::parse(&channel)
+        .and_then(|c| app.dispatcher.registry().for_channel(c))
+        .is_none()
+    {
         problems.push((
             "channel",
             format!(

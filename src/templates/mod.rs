@@ -22,21 +22,8 @@ static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// Transactional mail (password reset, receipt) needs no consent and carries
 /// no unsubscribe; marketing mail needs both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Transactional,
-    Marketing,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Transactional => "transactional",
-            Kind::Marketing => "marketing",
-        }
-    }
-}
+/// A template's kind is the kind of the messages it makes.
+pub type Kind = crate::domain::MessageKind;
 
 /// One template as written in its file.
 #[derive(Debug, Clone, Deserialize, Serialize)]

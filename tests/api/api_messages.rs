@@ -44,7 +44,7 @@ impl Provider for Recorder {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn channel(&self) -> &str {
+    fn channel(&self) -> warmline::domain::Channel {
         self.inner.channel()
     }
     fn limits(&self) -> Limits {
@@ -242,7 +242,7 @@ storage_test!(
         let sent = &log[0];
         assert_eq!(sent.id, id);
         assert_eq!(sent.to, "ada.lee@example.com");
-        assert_eq!(sent.kind, "transactional");
+        assert_eq!(sent.kind, warmline::domain::MessageKind::Transactional);
         assert_eq!(sent.content["subject"], "Reset your Example password");
         assert_eq!(sent.content["from"], "Example <no-reply@example.com>");
         assert!(

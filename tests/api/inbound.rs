@@ -48,7 +48,7 @@ const HELP: &str = "Acme help: call 555-0100. Reply STOP to unsubscribe.";
 struct OnChannel {
     inner: TestProvider,
     name: &'static str,
-    channel: &'static str,
+    channel: warmline::domain::Channel,
 }
 
 #[async_trait]
@@ -56,7 +56,7 @@ impl Provider for OnChannel {
     fn name(&self) -> &str {
         self.name
     }
-    fn channel(&self) -> &str {
+    fn channel(&self) -> warmline::domain::Channel {
         self.channel
     }
     fn limits(&self) -> Limits {
@@ -89,7 +89,7 @@ async fn spawn(db: TestDb) -> Inbound {
     registry.register(Arc::new(OnChannel {
         inner: TestProvider::in_process(sms.clone()),
         name: "test_sms",
-        channel: "sms",
+        channel: warmline::domain::Channel::Sms,
     }));
     let t = spawn_app_with_registry(
         db,

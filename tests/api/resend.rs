@@ -50,8 +50,8 @@ fn content(subject: &str) -> EmailContent {
 fn message(n: usize) -> OutgoingMessage {
     OutgoingMessage {
         id: format!("msg_{n:032x}"),
-        channel: "email".into(),
-        kind: "marketing".into(),
+        channel: warmline::domain::Channel::Email,
+        kind: warmline::domain::MessageKind::Marketing,
         to: format!("person{n}@example.com"),
         content: content("Checking in").to_payload(),
     }
@@ -461,7 +461,9 @@ async fn settings_register_resend_for_email() {
     let registry = warmline::providers::Registry::from_settings(&settings).unwrap();
 
     // Assert
-    let p = registry.for_channel("email").expect("email is carried");
+    let p = registry
+        .for_channel(warmline::domain::Channel::Email)
+        .expect("email is carried");
     assert_eq!(p.name(), "resend");
     assert_eq!(p.limits().requests_per_second, Some(5.0));
     accepted_id(&p.send(&[message(1)]).await[0]);

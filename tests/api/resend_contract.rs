@@ -146,8 +146,8 @@ fn message(n: usize) -> OutgoingMessage {
     };
     OutgoingMessage {
         id: format!("msg_{n:032x}"),
-        channel: "email".into(),
-        kind: "marketing".into(),
+        channel: warmline::domain::Channel::Email,
+        kind: warmline::domain::MessageKind::Marketing,
         to: format!("person{n}@example.com"),
         content: content.to_payload(),
     }

@@ -184,8 +184,8 @@ fn marketing_email() -> serde_json::Value {
 fn outgoing(id: &str, to: &str) -> OutgoingMessage {
     OutgoingMessage {
         id: id.into(),
-        channel: "email".into(),
-        kind: "marketing".into(),
+        channel: warmline::domain::Channel::Email,
+        kind: warmline::domain::MessageKind::Marketing,
         to: to.into(),
         content: marketing_email(),
     }
@@ -252,7 +252,7 @@ async fn a_text_only_email_is_plain_text() {
     let server = SmtpServer::start();
     let p = provider(server.url());
     let mut m = outgoing("msg_0002", "ada@example.org");
-    m.kind = "transactional".into();
+    m.kind = warmline::domain::MessageKind::Transactional;
     m.content = json!({"from": "team@example.com", "subject": "Your receipt", "text": "Thanks!"});
 
     let outcome = send_one(&p, m).await;

@@ -296,8 +296,8 @@ impl Provider for ResendProvider {
         "resend"
     }
 
-    fn channel(&self) -> &str {
-        "email"
+    fn channel(&self) -> crate::domain::Channel {
+        crate::domain::Channel::Email
     }
 
     fn limits(&self) -> Limits {
@@ -968,8 +968,8 @@ mod tests {
     fn the_request_body_follows_the_spec_names() {
         let m = OutgoingMessage {
             id: "msg_ab12".into(),
-            channel: "email".into(),
-            kind: "marketing".into(),
+            channel: crate::domain::Channel::Email,
+            kind: crate::domain::MessageKind::Marketing,
             to: "ann@example.com".into(),
             content: serde_json::Value::Null,
         };
