@@ -38,6 +38,7 @@ pub enum Command {
     },
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
+    #[cfg(feature = "bench")]
     Bench(crate::bench::BenchCommand),
 }
 
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { file } => import(file).await,
         Command::ExportContact { email } => export_contact(&email).await,
+        #[cfg(feature = "bench")]
         Command::Bench(b) => crate::bench::run(b).await,
         Command::Doctor => crate::doctor::cli().await,
     }

@@ -523,19 +523,13 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
     let registry = app.dispatcher.registry();
     let mut by_channel: BTreeMap<crate::domain::Channel, Vec<ProviderFacts>> = BTreeMap::new();
     for p in registry.all() {
-        let webhook = match p.name() {
-            "resend" => {
-                let settings = app.settings.providers.get("resend");
-                Webhook::Signed {
-                    secret_set: settings.is_some_and(|s| s.webhook_secret.is_some()),
-                    last_event: last_event(&app.db, "resend").await?,
-                    settled_sends: settled_sends(&app.db, "resend", now).await?,
-                }
-            }
-            "smtp" => Webhook::NotApplicable(
-                "SMTP has no delivery webhooks; a refusal comes back as an SMTP error at send time",
-            ),
-            _ => Webhook::NotApplicable("this provider sends no delivery webhooks"),
+        let webhook = match registry.webhook_of(p.name()) {
+            Some(receiver) => Webhook::Signed {
+                secret_set: receiver.is_configured(),
+                last_event: last_event(&app.db, receiver.provider()).await?,
+                settled_sends: settled_sends(&app.db, p.name(), now).await?,
+            },
+            None => Webhook::NotApplicable(p.without_webhook()),
         };
         by_channel
             .entry(p.channel())

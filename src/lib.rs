@@ -8,6 +8,7 @@
 pub mod api;
 pub mod approval;
 pub mod audit;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod campaigns;
 pub mod cli;

@@ -44,7 +44,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/metrics", get(crate::routes::health::metrics))
-        .route("/webhooks/resend", post(crate::webhooks::resend::handler))
+        .route("/webhooks/{route}", post(crate::webhooks::handler))
         .route(
             "/u/{token}",
             get(crate::routes::unsubscribe::page).post(crate::routes::unsubscribe::post),
@@ -75,7 +75,10 @@ impl Application {
     }
 
     pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::from_app_settings(&settings)?;
+        let registry = crate::providers::Registry::configured(
+            &settings.providers,
+            settings.email.provider.as_deref(),
+        )?;
         Self::build_with_registry(settings, db, registry).await
     }
 

@@ -60,7 +60,10 @@ impl std::ops::Deref for App {
 
 impl App {
     pub fn new(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::from_app_settings(&settings)?;
+        let registry = crate::providers::Registry::configured(
+            &settings.providers,
+            settings.email.provider.as_deref(),
+        )?;
         Self::with_registry(settings, db, registry)
     }
 
@@ -69,8 +72,9 @@ impl App {
     pub fn with_registry(
         settings: Settings,
         db: DatabaseConnection,
-        registry: crate::providers::Registry,
+        mut registry: crate::providers::Registry,
     ) -> anyhow::Result<Self> {
+        registry.receive_webhooks(&settings.providers);
         // One Slack client for everything the process posts: its per-channel
         // pacer only keeps the posting rate if every post goes through it.
         let slack = SlackApi::new(&settings.slack)?;

@@ -28,7 +28,8 @@ use super::{
     is_person, revision_source,
 };
 use crate::{
-    slack::{campaign_alerts::mask_addresses, error::IngressError, interactions::actions},
+    domain::mask_addresses,
+    slack::{error::IngressError, interactions::actions},
     state::App,
 };
 

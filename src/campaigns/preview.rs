@@ -213,7 +213,7 @@ pub async fn build(
     let provider = app.dispatcher.registry().for_channel(channel);
     let estimate_secs = provider
         .as_ref()
-        .and_then(|p| estimate(app, p.name(), &p.limits(), receiving.len()));
+        .and_then(|p| estimate(&p.limits(), receiving.len()));
     let mut excluded: Vec<(String, usize)> = excluded
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -233,25 +233,13 @@ pub async fn build(
     })
 }
 
-/// Seconds to send `n` messages at the provider's rate: requests of
-/// `max_batch` (or `[providers.x] max_batch`, whichever is smaller) at
-/// `requests_per_second` (`[providers.x]`'s, else the provider's).
-pub fn estimate(
-    app: &App,
-    provider: &str,
-    limits: &crate::providers::Limits,
-    n: usize,
-) -> Option<f64> {
-    let configured = app.settings.providers.get(provider);
-    let batch = configured
-        .and_then(|c| c.max_batch)
-        .map_or(limits.max_batch, |b| b.min(limits.max_batch))
-        .max(1);
-    // Configured first, then declared: the same rule as the dispatcher.
-    let rps = configured
-        .and_then(|c| c.requests_per_second)
-        .or(limits.requests_per_second)
-        .filter(|r| *r > 0.0)?;
+/// Seconds to send `n` messages at the provider's rate: requests of its
+/// `max_batch` at its `requests_per_second` (both as configured: a provider
+/// applies its `[providers.x]` table when it is built, and the dispatcher
+/// reads the same limits).
+pub fn estimate(limits: &crate::providers::Limits, n: usize) -> Option<f64> {
+    let batch = limits.max_batch.max(1);
+    let rps = limits.requests_per_second.filter(|r| *r > 0.0)?;
     let requests = n.div_ceil(batch);
     Some(requests as f64 / rps)
 }

@@ -109,7 +109,6 @@ impl Dispatcher {
                 limiter: limiter::RateLimiter::for_database(&db),
                 db,
                 settings: settings.dispatcher.clone(),
-                providers: settings.providers.clone(),
                 caps: settings.caps.clone(),
                 quiet: settings.quiet_hours.clone(),
                 worker_id: format!("w-{}", uuid::Uuid::new_v4().simple()),

@@ -22,14 +22,13 @@ use super::{
     retry::RetryPolicy,
     state::MessageState,
 };
-use crate::providers::{OutgoingMessage, Provider, ProviderSettings, SendOutcome};
+use crate::providers::{OutgoingMessage, Provider, SendOutcome};
 
 /// Everything a worker needs, shared by all workers of a process.
 pub struct Context {
     pub db: DatabaseConnection,
     pub limiter: RateLimiter,
     pub settings: DispatcherSettings,
-    pub providers: BTreeMap<String, ProviderSettings>,
     pub caps: CapsSettings,
     pub quiet: QuietHoursSettings,
     pub worker_id: String,
@@ -45,21 +44,14 @@ impl Context {
         }
     }
 
-    /// The provider's rate: configured, else declared; `None` is unlimited.
+    /// The provider's rate (its settings are applied when it is built);
+    /// `None` is unlimited.
     pub fn rate_of(&self, provider: &dyn Provider) -> Option<f64> {
-        self.providers
-            .get(provider.name())
-            .and_then(|s| s.requests_per_second)
-            .or(provider.limits().requests_per_second)
-            .filter(|r| *r > 0.0)
+        provider.limits().requests_per_second.filter(|r| *r > 0.0)
     }
 
     fn max_batch(&self, provider: &dyn Provider) -> usize {
-        let declared = provider.limits().max_batch.max(1);
-        self.providers
-            .get(provider.name())
-            .and_then(|s| s.max_batch)
-            .map_or(declared, |m| m.clamp(1, declared))
+        provider.limits().max_batch.max(1)
     }
 
     /// How many to claim: a batch, but no more than about two seconds of

@@ -33,9 +33,49 @@ pub fn mask_phone(raw: &str) -> String {
     format!("{plus}{head}{hidden}{tail}")
 }
 
+/// Masks every email address in free text (providers' diagnostics and
+/// error messages often quote the recipient), keeping the punctuation
+/// around it: `<jane@example.com>:` becomes `<j***@example.com>:`.
+pub fn mask_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if !word.contains('@') {
+                return word.to_string();
+            }
+            let trim: &[char] = &[
+                '<', '>', '`', '\'', '"', ',', '.', ';', ':', '(', ')', '[', ']',
+            ];
+            let core = word.trim_matches(trim);
+            match word.find(core) {
+                Some(at) if !core.is_empty() => format!(
+                    "{}{}{}",
+                    &word[..at],
+                    mask_email(core),
+                    &word[at + core.len()..]
+                ),
+                _ => word.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_text_are_masked_in_place() {
+        assert_eq!(
+            mask_addresses("smtp; 550 5.1.1 <john.doe@example.com>: user unknown"),
+            "smtp; 550 5.1.1 <j***@example.com>: user unknown"
+        );
+        assert_eq!(
+            mask_addresses("to ann@x.org, bob@y.org."),
+            "to a***@x.org, b***@y.org."
+        );
+        assert_eq!(mask_addresses("no address here"), "no address here");
+    }
 
     #[test]
     fn masks_emails_as_documented() {

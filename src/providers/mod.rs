@@ -1,46 +1,38 @@
-//! Providers: the services that carry messages (Resend, SMTP, Twilio, …).
+//! Providers: the services that carry messages (Resend, SMTP, and the
+//! channel providers to come), as plug-ins.
 //!
-//! Each provider is one file implementing [`Provider`]: it declares its
-//! limits, whether it takes an idempotency key and how large a batch it
-//! accepts, and it classifies its own errors into [`SendOutcome`]s. The
-//! dispatcher knows nothing provider-specific. Adding a provider means adding
-//! a file and one line in [`Registry::from_settings`].
+//! The contract is [`Provider`]: a provider declares its channel, its limits
+//! (rate, batch size, per-recipient spacing), whether it takes an
+//! idempotency key and how far that key reaches, sends a batch and
+//! classifies its own answers into [`SendOutcome`]s, reports the rate
+//! signals its answers carry ([`Provider::take_pushback`]). A provider that
+//! reports back has a [`webhook::WebhookReceiver`] (verify, then parse into
+//! provider-neutral [`webhook::DeliveryReport`]s), built from the same
+//! settings. The dispatcher and the webhook route know nothing
+//! provider-specific.
+//!
+//! Layout: one folder per provider (`resend/`, `smtp/`), each with its
+//! `settings.rs` (its `[providers.<name>]` table and environment variables);
+//! [`settings`] gathers the tables, [`registry`] builds the configured
+//! providers and picks one per channel. `docs/adding-a-provider.md` is the
+//! checklist for a new one.
 
+pub mod registry;
 pub mod resend;
+pub mod settings;
 pub mod smtp;
+#[cfg(feature = "test-support")]
 pub mod test_provider;
+pub mod webhook;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+pub use registry::Registry;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Channel, MessageKind};
-
-/// `[providers.<name>]` in `warmline.toml`.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProviderSettings {
-    /// Requests per second for this provider credential (all processes
-    /// together). Unset: the provider's documented default.
-    pub requests_per_second: Option<f64>,
-    /// Largest batch per request (capped by the provider's own maximum).
-    pub max_batch: Option<usize>,
-    /// Minimum spacing between two messages to the same recipient, seconds.
-    pub per_recipient_interval_secs: Option<f64>,
-    /// The provider's endpoint: Resend's API base (`RESEND_API_URL`), the
-    /// SMTP server (`SMTP_URL`, credentials included, hence secret), or the
-    /// test provider's external sink.
-    pub url: Option<secrecy::SecretString>,
-    /// The API key (`RESEND_API_KEY`).
-    pub api_key: Option<secrecy::SecretString>,
-    /// The secret that signs the provider's webhooks (`RESEND_WEBHOOK_SECRET`, `whsec_…`).
-    pub webhook_secret: Option<secrecy::SecretString>,
-    /// For the test provider: whether it honours idempotency keys.
-    pub idempotent: Option<bool>,
-    /// For the test provider: simulated latency per request, milliseconds.
-    pub latency_ms: Option<u64>,
-}
 
 /// What a provider declares about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,142 +109,25 @@ pub trait Provider: Send + Sync {
     fn take_pushback(&self) -> Option<Duration> {
         None
     }
-}
-
-/// The providers configured, by name, and the one used per channel.
-#[derive(Clone, Default)]
-pub struct Registry {
-    by_name: BTreeMap<String, Arc<dyn Provider>>,
-    by_channel: BTreeMap<Channel, String>,
-}
-
-impl Registry {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Registers a provider; the first registered for a channel serves it.
-    pub fn register(&mut self, provider: Arc<dyn Provider>) {
-        let name = provider.name().to_string();
-        self.by_channel
-            .entry(provider.channel())
-            .or_insert_with(|| name.clone());
-        self.by_name.insert(name, provider);
-    }
-
-    /// The providers `warmline.toml` configures.
-    pub fn from_settings(settings: &BTreeMap<String, ProviderSettings>) -> anyhow::Result<Self> {
-        let mut registry = Self::new();
-        // First, so that Resend carries email when SMTP is configured too
-        // (`email.provider` unset: Resend if configured, else SMTP).
-        if let Some(resend) = settings.get("resend").filter(|s| s.api_key.is_some()) {
-            registry.register(Arc::new(resend::ResendProvider::from_settings(resend)?));
-        }
-        if let Some(test) = settings.get("test") {
-            registry.register(Arc::new(test_provider::TestProvider::from_settings(test)?));
-        }
-        if let Some(smtp) = settings.get("smtp").filter(|s| s.url.is_some()) {
-            registry.register(Arc::new(smtp::SmtpProvider::from_settings(smtp)?));
-        }
-        Ok(registry)
-    }
-
-    /// The providers configured, with `email.provider` choosing which one
-    /// carries email when several could.
-    pub fn from_app_settings(settings: &crate::settings::Settings) -> anyhow::Result<Self> {
-        let mut registry = Self::from_settings(&settings.providers)?;
-        if let Some(name) = &settings.email.provider {
-            registry.carry(Channel::Email, name).map_err(|e| {
-                anyhow::Error::from(crate::settings::ConfigError {
-                    setting: "email.provider".into(),
-                    problem: e,
-                })
-            })?;
-        }
-        Ok(registry)
-    }
-
-    /// Makes `name` the provider for `channel`.
-    pub fn carry(&mut self, channel: Channel, name: &str) -> Result<(), String> {
-        match self.by_name.get(name) {
-            Some(p) if p.channel() == channel => {
-                self.by_channel.insert(channel, name.to_string());
-                Ok(())
-            }
-            Some(p) => Err(format!("'{name}' carries {}, not {channel}", p.channel())),
-            None => Err(format!(
-                "'{name}' is not configured (configured: {})",
-                self.by_name.keys().cloned().collect::<Vec<_>>().join(", ")
-            )),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.by_name.get(name).cloned()
-    }
-
-    pub fn for_channel(&self, channel: Channel) -> Option<Arc<dyn Provider>> {
-        self.by_channel.get(&channel).and_then(|n| self.get(n))
-    }
-
-    /// The provider for a channel given by its stored name; `None` for a
-    /// name that is not a channel, as for a channel nothing carries.
-    pub fn for_channel_named(&self, channel: &str) -> Option<Arc<dyn Provider>> {
-        self.for_channel(Channel::parse(channel)?)
-    }
-
-    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
-        self.by_name.values()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+    /// When it has no webhook receiver (see [`Registry::webhook_of`]): how
+    /// its failures reach warmline instead (the doctor shows it).
+    fn without_webhook(&self) -> &'static str {
+        "this provider sends no delivery webhooks"
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::settings::Settings;
-
-    fn settings(provider: Option<&str>) -> Settings {
-        let mut s = Settings::default();
-        s.providers.insert(
-            "resend".into(),
-            ProviderSettings {
-                api_key: Some("re_test".to_string().into()),
-                ..Default::default()
-            },
-        );
-        s.providers.insert(
-            "smtp".into(),
-            ProviderSettings {
-                url: Some("smtp://127.0.0.1:2525".to_string().into()),
-                ..Default::default()
-            },
-        );
-        s.email.provider = provider.map(String::from);
-        s
-    }
-
-    // Async: building the SMTP transport needs a Tokio runtime.
-    #[tokio::test]
-    async fn resend_carries_email_unless_told_otherwise() {
-        crate::install_crypto_provider();
-        let r = Registry::from_app_settings(&settings(None)).unwrap();
-        assert_eq!(r.for_channel(Channel::Email).unwrap().name(), "resend");
-        let r = Registry::from_app_settings(&settings(Some("smtp"))).unwrap();
-        assert_eq!(r.for_channel(Channel::Email).unwrap().name(), "smtp");
-    }
-
-    #[tokio::test]
-    async fn an_unconfigured_email_provider_is_a_configuration_error() {
-        crate::install_crypto_provider();
-        let err = Registry::from_app_settings(&settings(Some("mailgun")))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("email.provider"), "{err}");
-        assert!(err.contains("not configured"), "{err}");
+/// A configured `requests_per_second`: unset is `None` (the provider's
+/// documented default applies); anything but a positive finite number is a
+/// configuration error naming the setting.
+pub fn configured_rate(
+    provider: &str,
+    value: Option<f64>,
+) -> Result<Option<f64>, crate::settings::ConfigError> {
+    match value {
+        Some(r) if !(r > 0.0 && r.is_finite()) => Err(crate::settings::ConfigError {
+            setting: format!("providers.{provider}.requests_per_second"),
+            problem: "must be a positive number".into(),
+        }),
+        other => Ok(other),
     }
 }

@@ -48,22 +48,6 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Replaces every word that looks like an address with its masked form:
-/// providers' diagnostics often quote the recipient.
-pub fn mask_addresses(text: &str) -> String {
-    text.split(' ')
-        .map(|word| {
-            if word.contains('@') {
-                let bare = word.trim_matches(|c: char| "<>()[];:,\"'".contains(c));
-                crate::domain::mask_email(bare)
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The campaign's thread, else the approvals channel (top level).
 fn destination(
     app: &App,
@@ -260,15 +244,6 @@ pub async fn handle_action(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn diagnostics_lose_their_addresses() {
-        assert_eq!(
-            mask_addresses("smtp; 550 5.1.1 <john.doe@example.com>: user unknown"),
-            "smtp; 550 5.1.1 j***@example.com user unknown"
-        );
-        assert_eq!(mask_addresses("no address here"), "no address here");
-    }
 
     #[test]
     fn names_cannot_mention_the_channel() {

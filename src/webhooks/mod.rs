@@ -1,99 +1,109 @@
-//! Inbound provider webhooks: delivery reports that move the ledger on.
+//! `POST /webhooks/{route}`: providers' reports, through each provider's
+//! [`WebhookReceiver`](crate::providers::webhook::WebhookReceiver), applied
+//! to the ledger by [`delivery`].
 //!
-//! Today one provider reports back: Resend (`POST /webhooks/resend`,
-//! [`resend`]), signed with Svix's scheme ([`svix`]).
-//!
-//! Invariants every receiver keeps:
-//! - **Verify first.** The raw body is read (bounded by [`MAX_BODY_BYTES`])
-//!   and its signature checked before anything is parsed or stored; a
-//!   missing, wrong or stale signature is 401 and leaves no trace.
-//! - **One effect per event.** The provider's event id goes into
-//!   `provider_events` (unique per provider) with `ON CONFLICT DO NOTHING`,
-//!   in the same transaction as the event's effects: a redelivery inserts
-//!   nothing and so changes nothing, yet is answered 200 so the provider
-//!   stops retrying.
-//! - **Never backwards.** Effects are guarded `UPDATE`s allowed by
-//!   [`MessageState::can_move_to`](crate::dispatcher::state::MessageState::can_move_to);
-//!   an event that arrives after a later one is recorded, not applied.
-//! - **Committed before 200.** Slack notices run after the commit, off the
-//!   request path (`App::spawn`), so a slow Slack never delays the answer and
-//!   a lost notice never loses the ledger change.
-//!
-//! [`WebhookError`] is the one place these receivers' failures become HTTP
-//! statuses.
+//! Order of work, each step refusing before the next can leave a trace:
+//! 1. the route names a configured provider's receiver (404 otherwise);
+//! 2. the raw body, at most [`MAX_BODY_BYTES`] (413);
+//! 3. the receiver verifies the signature (503 without a secret, 401 for a
+//!    missing, wrong or stale one) — before anything is parsed or stored;
+//! 4. the receiver parses the payload (400 naming what is wrong);
+//! 5. each report is applied in its own transaction ([`delivery::apply`]):
+//!    recorded once under its event id, effects only forward;
+//! 6. Slack notices run after the commit, off the request path
+//!    (`App::spawn`), so a slow Slack never delays the answer and a lost
+//!    notice never loses the ledger change.
 
-pub mod resend;
-pub mod svix;
+pub mod delivery;
 
 use axum::{
     Json,
-    http::StatusCode,
-    response::{IntoResponse, Response},
+    body::Body,
+    extract::{Path, State},
+    http::{HeaderMap, header::CONTENT_LENGTH},
 };
+use chrono::Utc;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-/// The largest webhook body read; Resend's events are a few KiB.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use crate::providers::webhook::{MAX_BODY_BYTES, WebhookError};
+use crate::{providers::webhook::WebhookRequest, slack::campaign_alerts, state::App};
 
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
-    /// The receiver has no (valid) signing secret: 503, so the provider keeps
-    /// retrying until an operator sets it (see [`resend`] for why not 401).
-    #[error("webhook receiver is not configured: {0}")]
-    NotConfigured(&'static str),
-    /// Missing, wrong or stale signature. Nothing was recorded.
-    #[error("signature refused: {0}")]
-    Unauthorized(#[from] svix::SignatureError),
-    #[error("request body is larger than {0} bytes")]
-    TooLarge(usize),
-    /// A verified request whose payload we cannot read; the text names the
-    /// problem (never the payload).
-    #[error("{0}")]
-    Malformed(String),
-    /// The event is genuine but its message is mid-send: the dispatcher has
-    /// not recorded the provider's answer yet. Nothing was recorded; the
-    /// provider's retry (seconds later) applies it.
-    #[error("the message is still being sent; retry later")]
-    NotYet,
-    /// A database failure. The transaction rolled back, so the provider's
-    /// retry is safe.
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+/// `POST /webhooks/{route}`.
+pub async fn handler(
+    State(app): State<App>,
+    Path(route): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, WebhookError> {
+    let receiver = app
+        .dispatcher
+        .registry()
+        .webhook(&route)
+        .ok_or(WebhookError::UnknownRoute(route))?;
+    let bytes = read_body(&headers, body).await?;
+    let request = WebhookRequest {
+        headers: &headers,
+        body: &bytes,
+        now: Utc::now(),
+    };
+    receiver.verify(&request)?;
+    let reports = receiver.parse(&request)?;
+    let provider = receiver.provider();
+    let (mut matched, mut duplicate) = (false, !reports.is_empty());
+    for report in &reports {
+        let applied = delivery::apply(&app.db, receiver.as_ref(), report, &bytes).await?;
+        if applied.duplicate {
+            metrics::counter!("provider_events_duplicate_total", "provider" => provider)
+                .increment(1);
+            continue;
+        }
+        duplicate = false;
+        matched |= applied.matched;
+        metrics::counter!(
+            "provider_events_total",
+            "provider" => provider,
+            "type" => report.status.label()
+        )
+        .increment(1);
+        if applied.notices.is_empty() && applied.tripped.is_none() {
+            continue;
+        }
+        let app2 = app.clone();
+        let delivery::Applied {
+            notices, tripped, ..
+        } = applied;
+        app.spawn("post campaign alerts from a provider webhook", async move {
+            for notice in &notices {
+                if let Err(e) = campaign_alerts::post_notice(&app2, notice).await {
+                    tracing::error!(error = format!("{e:#}"), "cannot post a campaign notice");
+                }
+            }
+            if let Some(t) = tripped {
+                campaign_alerts::post_breaker_alert(&app2, &t).await?;
+            }
+            Ok(())
+        });
+    }
+    if duplicate {
+        return Ok(Json(json!({"ok": true, "duplicate": true})));
+    }
+    Ok(Json(json!({"ok": true, "matched": matched})))
 }
 
-impl IntoResponse for WebhookError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            WebhookError::NotConfigured(_) | WebhookError::NotYet => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::Malformed(_) => StatusCode::BAD_REQUEST,
-            WebhookError::Unexpected(e) => {
-                tracing::error!(error = format!("{e:#}"), "webhook failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let reason = match &self {
-            WebhookError::NotConfigured(_) => "not_configured",
-            WebhookError::Unauthorized(_) => "signature",
-            WebhookError::TooLarge(_) => "too_large",
-            WebhookError::Malformed(_) => "malformed",
-            WebhookError::NotYet => "not_yet",
-            WebhookError::Unexpected(_) => "error",
-        };
-        metrics::counter!("webhook_requests_rejected_total", "reason" => reason).increment(1);
-        let message = match &self {
-            WebhookError::Unexpected(_) => "internal error".to_string(),
-            other => other.to_string(),
-        };
-        let mut response = (status, Json(json!({"ok": false, "error": message}))).into_response();
-        if matches!(self, WebhookError::NotYet) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, 5.into());
-        }
-        response
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, WebhookError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(WebhookError::TooLarge(MAX_BODY_BYTES));
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(WebhookError::TooLarge(MAX_BODY_BYTES)),
+        Err(_) => Err(WebhookError::Malformed(
+            "could not read the request body".into(),
+        )),
     }
 }

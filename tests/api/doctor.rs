@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement, Value};
 use serde_json::Value as Json;
-use warmline::providers::ProviderSettings;
+use warmline::providers::{resend::settings::ResendSettings, smtp::settings::SmtpSettings};
 
 use crate::{
     helpers::{TestApp, USER, spawn_app_on, spawn_app_with},
@@ -19,13 +19,10 @@ use crate::{
 /// everything the checklist asks for.
 async fn healthy_app(db: TestDb) -> TestApp {
     spawn_app_on(db, |s| {
-        s.providers.insert(
-            "smtp".into(),
-            ProviderSettings {
-                url: Some("smtp://127.0.0.1:2525".to_string().into()),
-                ..Default::default()
-            },
-        );
+        s.providers.smtp = SmtpSettings {
+            url: Some("smtp://127.0.0.1:2525".to_string().into()),
+            ..Default::default()
+        };
         s.server.public_url = Some("https://warmline.example.org/".parse().unwrap());
         s.slack.approvers = vec![USER.into()];
         s.slack.approvals_channel = Some("C0APPROVALS".into());
@@ -126,13 +123,10 @@ storage_test!(
 async fn warm_doctor_fails_lines_with_their_reason() {
     // Arrange: Resend without a webhook secret, no approvers, no public URL.
     let app = spawn_app_with(|s| {
-        s.providers.insert(
-            "resend".into(),
-            ProviderSettings {
-                api_key: Some("re_test_key".to_string().into()),
-                ..Default::default()
-            },
-        );
+        s.providers.resend = ResendSettings {
+            api_key: Some("re_test_key".to_string().into()),
+            ..Default::default()
+        };
     })
     .await;
 

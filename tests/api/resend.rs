@@ -14,12 +14,14 @@ use warmline::{
     },
     email::EmailContent,
     providers::{
-        OutgoingMessage, Provider, ProviderSettings, SendOutcome,
+        OutgoingMessage, Provider, SendOutcome,
+        resend::settings::ResendSettings,
         resend::{
             MESSAGE_ID_TAG, ResendConfig, ResendProvider, batch_key,
             fake::{BatchTags, FakeConfig, FakeResend, Scripted},
             next_utc_midnight,
         },
+        settings::ProvidersSettings,
     },
 };
 
@@ -447,18 +449,18 @@ async fn a_resend_that_refuses_tags_in_batch_gets_batches_without_them() {
 async fn settings_register_resend_for_email() {
     // Arrange
     let fake = fake(|_| {}).await;
-    let settings = BTreeMap::from([(
-        "resend".to_string(),
-        ProviderSettings {
+    let settings = ProvidersSettings {
+        resend: ResendSettings {
             api_key: Some(fake.api_key().to_string().into()),
-            url: Some(fake.base_url().to_string().into()),
+            url: Some(fake.base_url().to_string()),
             requests_per_second: Some(5.0),
             ..Default::default()
         },
-    )]);
+        ..Default::default()
+    };
 
     // Act
-    let registry = warmline::providers::Registry::from_settings(&settings).unwrap();
+    let registry = warmline::providers::Registry::configured(&settings, None).unwrap();
 
     // Assert
     let p = registry
@@ -498,15 +500,12 @@ storage_test!(
         let app = spawn_app_on(db, move |s| {
             s.caps.marketing_per_day = 1000;
             s.caps.marketing_per_week = 1000;
-            s.providers.insert(
-                "resend".into(),
-                ProviderSettings {
-                    api_key: Some(key.into()),
-                    url: Some(url.into()),
-                    requests_per_second: Some(20.0),
-                    ..Default::default()
-                },
-            );
+            s.providers.resend = ResendSettings {
+                api_key: Some(key.into()),
+                url: Some(url),
+                requests_per_second: Some(20.0),
+                ..Default::default()
+            };
         })
         .await;
         let payload = content("Spring update").to_payload();

@@ -384,7 +384,7 @@ async fn nudge_opens_at_once_previews_and_submits_for_approval() {
     // Arrange
     let app = spawn_app_with(|s| {
         s.email.from = Some("Grace <grace@example.com>".into());
-        s.providers.insert("test".into(), Default::default());
+        s.providers.test = Some(Default::default());
         s.slack.approvals_channel = Some("C0APPROVALS".into());
         s.slack.approvers = vec!["U0APPROVER".into()];
     })

@@ -26,7 +26,10 @@ use warmline::{
         ledger::{self, NewMessage},
         state::MessageState,
     },
-    providers::{OutgoingMessage, Provider, ProviderSettings, SendOutcome, smtp::SmtpProvider},
+    providers::{
+        OutgoingMessage, Provider, SendOutcome,
+        smtp::{SmtpProvider, settings::SmtpSettings},
+    },
 };
 
 use crate::{helpers::spawn_app_on, storage_test, test_db::TestDb};
@@ -157,7 +160,7 @@ impl Drop for SmtpServer {
 
 fn provider(url: String) -> SmtpProvider {
     warmline::install_crypto_provider();
-    SmtpProvider::from_settings(&ProviderSettings {
+    SmtpProvider::from_settings(&SmtpSettings {
         url: Some(url.into()),
         ..Default::default()
     })
@@ -447,7 +450,7 @@ async fn a_reply_that_comes_too_late_does_not_confuse_the_next_send() {
 
 #[tokio::test]
 async fn a_cleartext_password_to_another_host_is_refused_at_start_up() {
-    let err = SmtpProvider::from_settings(&ProviderSettings {
+    let err = SmtpProvider::from_settings(&SmtpSettings {
         url: Some("smtp://warm:s3cret@mail.example.com:587".to_string().into()),
         ..Default::default()
     })
@@ -528,13 +531,10 @@ storage_test!(
         let defer = contact_with_email(&db.db, &format!("defer-{suffix}@example.org")).await;
         let url = server.url();
         let app = spawn_app_on(db, move |s| {
-            s.providers.insert(
-                "smtp".into(),
-                ProviderSettings {
-                    url: Some(url.into()),
-                    ..Default::default()
-                },
-            );
+            s.providers.smtp = SmtpSettings {
+                url: Some(url.into()),
+                ..Default::default()
+            };
             s.email.from = Some("Warm Team <team@example.com>".into());
             s.caps.marketing_per_day = 1000;
             s.caps.marketing_per_week = 1000;

@@ -1,7 +1,7 @@
 //! Resend's signed webhooks (`POST /webhooks/resend`) and the campaign
 //! circuit breaker they feed.
 //!
-//! Requests are signed exactly as Svix signs them (`warmline::webhooks::svix::sign`)
+//! Requests are signed exactly as Svix signs them (`warmline::providers::resend::svix::sign`)
 //! with a test secret; the app runs with no provider workers, so nothing but
 //! the webhooks moves the ledger.
 
@@ -13,9 +13,9 @@ use warmline::{
         ledger::{self, NewMessage},
         state::MessageState,
     },
-    providers::{ProviderSettings, Registry},
+    providers::resend::svix,
+    providers::{Registry, resend::settings::ResendSettings},
     settings::Settings,
-    webhooks::svix,
 };
 
 use crate::{
@@ -37,13 +37,10 @@ async fn spawn_with(db: TestDb, f: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with_registry(
         db,
         |s| {
-            s.providers.insert(
-                "resend".into(),
-                ProviderSettings {
-                    webhook_secret: Some(SECRET.to_string().into()),
-                    ..Default::default()
-                },
-            );
+            s.providers.resend = ResendSettings {
+                webhook_secret: Some(SECRET.to_string().into()),
+                ..Default::default()
+            };
             s.slack.approvals_channel = Some(APPROVALS.into());
             s.slack.approvers = vec![APPROVER.into()];
             f(s);
@@ -535,9 +532,12 @@ async fn unbranded_webhook_headers_are_accepted() {
 
 #[tokio::test]
 async fn without_a_secret_webhooks_are_503_and_store_nothing() {
-    // Arrange: no RESEND_WEBHOOK_SECRET.
+    // Arrange: Resend sends (an API key), but no RESEND_WEBHOOK_SECRET.
     let app = spawn_with(sqlite().await, |s| {
-        s.providers.remove("resend");
+        s.providers.resend = ResendSettings {
+            api_key: Some("re_live_key".to_string().into()),
+            ..Default::default()
+        };
     })
     .await;
     let dbc = app.app.db.clone();
@@ -561,6 +561,20 @@ async fn without_a_secret_webhooks_are_503_and_store_nothing() {
     );
     assert_eq!(app.count_rows("provider_events").await, 0);
     assert_eq!(state(&dbc, &m.id).await, "sent");
+
+    // Without Resend configured at all, nobody answers the route.
+    let app = spawn_with(sqlite().await, |s| {
+        s.providers.resend = ResendSettings::default();
+    })
+    .await;
+    let res = app
+        .webhook(
+            &new_event_id(),
+            &event("email.delivered", &m, true, json!({})),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(app.count_rows("provider_events").await, 0);
 }
 
 #[tokio::test]
@@ -704,7 +718,9 @@ async fn an_open_before_delivered_implies_delivery() {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     for kind in ["opened", "clicked", "delivered"] {
         assert!(
-            metrics.contains(&format!("email_events_total{{type=\"{kind}\"}}")),
+            metrics.contains(&format!(
+                "provider_events_total{{provider=\"resend\",type=\"{kind}\"}}"
+            )),
             "{kind} is counted"
         );
     }

@@ -26,7 +26,11 @@
 //! be lost; only a ledger that records each batch's membership before the
 //! call (and replays exactly that batch) would close it.
 
+#[cfg(feature = "test-support")]
 pub mod fake;
+pub mod settings;
+pub mod svix;
+pub mod webhook;
 
 use std::{
     collections::BTreeMap,
@@ -44,8 +48,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::{Limits, OutgoingMessage, Provider, ProviderSettings, SendOutcome};
-use crate::{domain::mask_email, email::EmailContent};
+use self::settings::ResendSettings;
+use super::{Limits, OutgoingMessage, Provider, SendOutcome};
+use crate::{
+    domain::{mask_addresses, mask_email},
+    email::EmailContent,
+};
 
 /// Resend's public API.
 pub const DEFAULT_URL: &str = "https://api.resend.com";
@@ -71,6 +79,8 @@ pub enum ResendError {
     InvalidUrl(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Config(#[from] crate::settings::ConfigError),
 }
 
 /// How the client talks to Resend.
@@ -104,7 +114,7 @@ impl ResendConfig {
 
     /// `[providers.resend]`: `api_key` (`RESEND_API_KEY`, required), `url`
     /// (`RESEND_API_URL`), `requests_per_second`, `max_batch`.
-    pub fn from_settings(s: &ProviderSettings) -> Result<Self, ResendError> {
+    pub fn from_settings(s: &ResendSettings) -> Result<Self, ResendError> {
         let api_key = s
             .api_key
             .as_ref()
@@ -113,12 +123,13 @@ impl ResendConfig {
         let base_url = s
             .url
             .as_ref()
-            .map(|u| u.expose_secret().trim().to_string())
+            .map(|u| u.trim().to_string())
             .unwrap_or_else(|| DEFAULT_URL.to_string());
         Ok(Self {
             api_key: api_key.clone(),
             base_url,
-            requests_per_second: s.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND),
+            requests_per_second: super::configured_rate("resend", s.requests_per_second)?
+                .unwrap_or(DEFAULT_REQUESTS_PER_SECOND),
             max_batch: s.max_batch.unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH),
             timeout: REQUEST_TIMEOUT,
             batch_tags: true,
@@ -172,7 +183,7 @@ impl ResendProvider {
         })
     }
 
-    pub fn from_settings(s: &ProviderSettings) -> Result<Self, ResendError> {
+    pub fn from_settings(s: &ResendSettings) -> Result<Self, ResendError> {
         Self::new(ResendConfig::from_settings(s)?)
     }
 
@@ -714,31 +725,6 @@ fn log_failure(outcome: &SendOutcome, messages: &[OutgoingMessage]) {
     }
 }
 
-/// Masks every email address in `text` (Resend's messages may quote one).
-pub fn mask_addresses(text: &str) -> String {
-    text.split(' ')
-        .map(|word| {
-            if !word.contains('@') {
-                return word.to_string();
-            }
-            let trim: &[char] = &[
-                '<', '>', '`', '\'', '"', ',', '.', ';', ':', '(', ')', '[', ']',
-            ];
-            let core = word.trim_matches(trim);
-            match word.find(core) {
-                Some(at) if !core.is_empty() => format!(
-                    "{}{}{}",
-                    &word[..at],
-                    mask_email(core),
-                    &word[at + core.len()..]
-                ),
-                _ => word.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -944,10 +930,10 @@ mod tests {
     #[test]
     fn settings_need_a_key_and_take_defaults() {
         assert!(matches!(
-            ResendConfig::from_settings(&ProviderSettings::default()),
+            ResendConfig::from_settings(&ResendSettings::default()),
             Err(ResendError::MissingApiKey)
         ));
-        let c = ResendConfig::from_settings(&ProviderSettings {
+        let c = ResendConfig::from_settings(&ResendSettings {
             api_key: Some("re_123".to_string().into()),
             max_batch: Some(500),
             ..Default::default()

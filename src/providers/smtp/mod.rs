@@ -54,7 +54,10 @@ use lettre::{
 };
 use secrecy::ExposeSecret;
 
-use super::{Limits, OutgoingMessage, Provider, ProviderSettings, SendOutcome};
+pub mod settings;
+
+use self::settings::SmtpSettings;
+use super::{Limits, OutgoingMessage, Provider, SendOutcome};
 use crate::{domain::mask_email, email::EmailContent};
 
 /// Requests per second when `[providers.smtp] requests_per_second` is unset:
@@ -108,6 +111,8 @@ pub enum SmtpConfigError {
     CleartextCredentials { host: String },
     #[error("SMTP_URL: {0}")]
     Transport(String),
+    #[error(transparent)]
+    Config(#[from] crate::settings::ConfigError),
 }
 
 /// Why one message could not be turned into an email; permanent.
@@ -148,7 +153,7 @@ pub struct SmtpProvider {
 impl SmtpProvider {
     /// Builds the transport from `[providers.smtp]`. Must run inside a Tokio
     /// runtime (the connection pool starts its reaper task).
-    pub fn from_settings(s: &ProviderSettings) -> Result<Self, SmtpConfigError> {
+    pub fn from_settings(s: &SmtpSettings) -> Result<Self, SmtpConfigError> {
         let url = s.url.as_ref().ok_or(SmtpConfigError::InvalidUrl)?;
         let url = url.expose_secret();
         check_url(url)?;
@@ -166,8 +171,7 @@ impl SmtpProvider {
             send_timeout: SEND_TIMEOUT,
             limits: Limits {
                 requests_per_second: Some(
-                    s.requests_per_second
-                        .filter(|r| *r > 0.0)
+                    super::configured_rate("smtp", s.requests_per_second)?
                         .unwrap_or(DEFAULT_REQUESTS_PER_SECOND),
                 ),
                 max_batch: 1,
@@ -267,6 +271,10 @@ impl Provider for SmtpProvider {
 
     fn takes_idempotency_key(&self) -> bool {
         false
+    }
+
+    fn without_webhook(&self) -> &'static str {
+        "SMTP has no delivery webhooks; a refusal comes back as an SMTP error at send time"
     }
 
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
@@ -611,7 +619,7 @@ mod tests {
     #[tokio::test]
     async fn urls_are_checked_without_echoing_them() {
         let make = |url: &str| {
-            SmtpProvider::from_settings(&ProviderSettings {
+            SmtpProvider::from_settings(&SmtpSettings {
                 url: Some(url.to_string().into()),
                 ..Default::default()
             })
@@ -640,7 +648,7 @@ mod tests {
     #[tokio::test]
     async fn limits_are_one_message_per_request_at_the_configured_rate() {
         let url = Some("smtp://127.0.0.1:2525".to_string().into());
-        let default = SmtpProvider::from_settings(&ProviderSettings {
+        let default = SmtpProvider::from_settings(&SmtpSettings {
             url: url.clone(),
             ..Default::default()
         })
@@ -651,7 +659,7 @@ mod tests {
             Some(DEFAULT_REQUESTS_PER_SECOND)
         );
         assert!(!default.takes_idempotency_key());
-        let configured = SmtpProvider::from_settings(&ProviderSettings {
+        let configured = SmtpProvider::from_settings(&SmtpSettings {
             url,
             requests_per_second: Some(3.0),
             ..Default::default()

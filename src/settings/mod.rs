@@ -16,6 +16,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+pub mod env;
+
+pub use env::EnvVar;
+
 /// A configuration problem, phrased for the one line printed at start-up.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {setting}: {problem}")]
@@ -45,7 +49,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub dispatcher: crate::dispatcher::DispatcherSettings,
     /// `[providers.<name>]`: per-provider limits and options.
-    pub providers: BTreeMap<String, crate::providers::ProviderSettings>,
+    pub providers: crate::providers::settings::ProvidersSettings,
     pub caps: crate::dispatcher::checks::CapsSettings,
     /// `[quiet_hours.<channel>]`: local hours a channel may not send in.
     pub quiet_hours: crate::dispatcher::checks::QuietHoursSettings,
@@ -274,44 +278,34 @@ pub enum LogFormat {
     Json,
 }
 
-/// The public environment variables and the settings they set.
-const NAMED_ENV: &[(&str, &str)] = &[
-    ("SLACK_BOT_TOKEN", "slack.bot_token"),
-    ("SLACK_SIGNING_SECRET", "slack.signing_secret"),
-    ("SLACK_APP_TOKEN", "slack.app_token"),
-    ("SLACK_API_URL", "slack.api_url"),
-    ("DATABASE_URL", "database.url"),
-    ("WARMLINE_ADDR", "server.addr"),
-    ("WARMLINE_PUBLIC_URL", "server.public_url"),
-    ("WARMLINE_APPROVALS_CHANNEL", "slack.approvals_channel"),
-    ("WARMLINE_DIGEST_CHANNEL", "slack.digest_channel"),
-    ("WARMLINE_APPROVERS", "slack.approvers"),
-    ("WARMLINE_EMAIL_FROM", "email.from"),
-    ("WARMLINE_EMAIL_REPLY_TO", "email.reply_to"),
-    ("WARMLINE_UNSUBSCRIBE_MAILTO", "email.unsubscribe_mailto"),
-    ("WARMLINE_UNSUBSCRIBE_SECRET", "email.unsubscribe_secret"),
-    ("WARMLINE_API_KEYS", "api.keys"),
-    ("RESEND_API_KEY", "providers.resend.api_key"),
-    ("RESEND_API_URL", "providers.resend.url"),
-    ("RESEND_WEBHOOK_SECRET", "providers.resend.webhook_secret"),
-    ("SMTP_URL", "providers.smtp.url"),
+/// The core's public environment variables; each integration declares its
+/// own beside its settings (see [`env_vars`]).
+const CORE_ENV: &[EnvVar] = &[
+    EnvVar::secret("SLACK_BOT_TOKEN", "slack.bot_token"),
+    EnvVar::secret("SLACK_SIGNING_SECRET", "slack.signing_secret"),
+    EnvVar::secret("SLACK_APP_TOKEN", "slack.app_token"),
+    EnvVar::plain("SLACK_API_URL", "slack.api_url"),
+    EnvVar::secret("DATABASE_URL", "database.url"),
+    EnvVar::plain("WARMLINE_ADDR", "server.addr"),
+    EnvVar::plain("WARMLINE_PUBLIC_URL", "server.public_url"),
+    EnvVar::plain("WARMLINE_APPROVALS_CHANNEL", "slack.approvals_channel"),
+    EnvVar::plain("WARMLINE_DIGEST_CHANNEL", "slack.digest_channel"),
+    EnvVar::list("WARMLINE_APPROVERS", "slack.approvers"),
+    EnvVar::plain("WARMLINE_EMAIL_FROM", "email.from"),
+    EnvVar::plain("WARMLINE_EMAIL_REPLY_TO", "email.reply_to"),
+    EnvVar::plain("WARMLINE_UNSUBSCRIBE_MAILTO", "email.unsubscribe_mailto"),
+    EnvVar::secret("WARMLINE_UNSUBSCRIBE_SECRET", "email.unsubscribe_secret"),
+    EnvVar::secret_list("WARMLINE_API_KEYS", "api.keys"),
 ];
 
-/// Named variables holding lists (comma-separated).
-const LIST_KEYS: &[&str] = &["slack.approvers", "api.keys"];
-
-/// Settings keys holding secrets: their values are never echoed in errors.
-const SECRET_KEYS: &[&str] = &[
-    "slack.bot_token",
-    "slack.signing_secret",
-    "slack.app_token",
-    "database.url",
-    "email.unsubscribe_secret",
-    "api.keys",
-    "providers.resend.api_key",
-    "providers.resend.webhook_secret",
-    "providers.smtp.url",
-];
+/// Every public environment variable: the core's, then each provider's.
+pub fn env_vars() -> impl Iterator<Item = &'static EnvVar> {
+    CORE_ENV.iter().chain(
+        crate::providers::settings::ENV
+            .iter()
+            .flat_map(|vars| vars.iter()),
+    )
+}
 
 /// What `serve` needs on top of a well-formed tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,11 +364,11 @@ impl Settings {
                 .with_list_parse_key("api.keys")
                 .source(Some(nested)),
         );
-        for (var, key) in NAMED_ENV {
+        for EnvVar { var, key, list, .. } in env_vars() {
             let Some(value) = env.get(*var).filter(|v| !v.trim().is_empty()) else {
                 continue;
             };
-            let value: config::Value = if LIST_KEYS.contains(key) {
+            let value: config::Value = if *list {
                 split_list(value).into()
             } else {
                 value.trim().to_string().into()
@@ -501,16 +495,6 @@ impl Settings {
                 "must be above 0 and at most 1",
             ));
         }
-        for (name, p) in &self.providers {
-            if p.requests_per_second
-                .is_some_and(|r| !(r > 0.0 && r.is_finite()))
-            {
-                return Err(ConfigError::new(
-                    format!("providers.{name}.requests_per_second"),
-                    "must be a positive number",
-                ));
-            }
-        }
         if req == Requirements::Serve {
             match &slack.signing_secret {
                 None => {
@@ -612,12 +596,11 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
         (key, _) => (key, problem),
     };
     let key = key.unwrap_or_else(|| "settings".into());
-    let public = NAMED_ENV
-        .iter()
-        .find(|(_, k)| *k == key)
-        .map(|(env, _)| format!("{env} ({key})"))
+    let declared = env_vars().find(|v| v.key == key);
+    let public = declared
+        .map(|v| format!("{} ({key})", v.var))
         .unwrap_or(key.clone());
-    let problem = if SECRET_KEYS.contains(&key.as_str()) {
+    let problem = if declared.is_some_and(|v| v.secret) {
         "invalid value (not shown: it is a secret)".to_string()
     } else {
         problem
@@ -739,7 +722,7 @@ mod tests {
             Requirements::Offline,
         )
         .unwrap();
-        assert_eq!(s.providers["resend"].requests_per_second, Some(2.0));
+        assert_eq!(s.providers.resend.requests_per_second, Some(2.0));
         assert_eq!(s.quiet_hours.sms.as_ref().unwrap().start, "09:00");
         assert_eq!(s.caps.marketing_per_week, 5);
         assert_eq!(

@@ -1,0 +1,27 @@
+//! `[providers]`: one table per provider, each typed by the provider's own
+//! settings struct (`providers/<name>/settings.rs`), and the environment
+//! variables each declares.
+//!
+//! A leaf of the module graph: it imports only the providers' settings
+//! files, so the settings loader can read it without depending on any
+//! provider's code. Adding a provider adds its field and its `ENV` line here.
+
+use serde::Deserialize;
+
+use super::{resend::settings::ResendSettings, smtp::settings::SmtpSettings};
+use crate::settings::EnvVar;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvidersSettings {
+    pub resend: ResendSettings,
+    pub smtp: SmtpSettings,
+    /// The test provider exists only in builds with the `test-support`
+    /// feature: a release build refuses `[providers.test]` as an unknown
+    /// key, so it can never be configured to "send" to a test sink.
+    #[cfg(feature = "test-support")]
+    pub test: Option<super::test_provider::TestProviderSettings>,
+}
+
+/// Every provider's environment variables.
+pub const ENV: &[&[EnvVar]] = &[super::resend::settings::ENV, super::smtp::settings::ENV];

@@ -1,0 +1,27 @@
+//! `[providers.smtp]`: the SMTP server URL and rate.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::settings::EnvVar;
+
+/// The environment variables that set this table.
+pub const ENV: &[EnvVar] = &[EnvVar::secret("SMTP_URL", "providers.smtp.url")];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `SMTP_URL` (`smtp://user:pass@host:587?tls=required`, credentials
+    /// included, hence secret); SMTP is on when it is set.
+    pub url: Option<SecretString>,
+    /// Messages per second to the server (default 10).
+    pub requests_per_second: Option<f64>,
+    /// Minimum spacing between two messages to one recipient, seconds.
+    pub per_recipient_interval_secs: Option<f64>,
+}
+
+impl SmtpSettings {
+    pub fn enabled(&self) -> bool {
+        self.url.is_some()
+    }
+}
