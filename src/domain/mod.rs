@@ -10,5 +10,5 @@ mod slack_ids;
 
 pub use e164_phone::{E164Phone, PhoneError};
 pub use email_address::{EmailAddress, EmailError};
-pub use mask::{mask_email, mask_phone};
+pub use mask::{mask_addresses_in_text, mask_email, mask_phone};
 pub use slack_ids::{SlackChannelId, SlackIdError, SlackUserId};
