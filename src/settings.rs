@@ -59,6 +59,8 @@ pub struct Settings {
     /// `[campaigns]`: running campaigns as their Slack thread shows them.
     pub campaigns: crate::campaigns::progress::CampaignsSettings,
     pub digest: crate::reports::DigestSettings,
+    /// `[sentry]`: error monitoring, on when `SENTRY_DSN` is set.
+    pub sentry: crate::error_reporting::SentrySettings,
 }
 
 /// `[email]`.
@@ -295,6 +297,8 @@ const NAMED_ENV: &[(&str, &str)] = &[
     ("RESEND_API_URL", "providers.resend.url"),
     ("RESEND_WEBHOOK_SECRET", "providers.resend.webhook_secret"),
     ("SMTP_URL", "providers.smtp.url"),
+    ("SENTRY_DSN", "sentry.dsn"),
+    ("SENTRY_ENVIRONMENT", "sentry.environment"),
 ];
 
 /// Named variables holding lists (comma-separated).
@@ -311,6 +315,7 @@ const SECRET_KEYS: &[&str] = &[
     "providers.resend.api_key",
     "providers.resend.webhook_secret",
     "providers.smtp.url",
+    "sentry.dsn",
 ];
 
 /// What `serve` needs on top of a well-formed tree.
@@ -501,6 +506,7 @@ impl Settings {
                 "must be above 0 and at most 1",
             ));
         }
+        self.sentry.dsn()?;
         for (name, p) in &self.providers {
             if p.requests_per_second
                 .is_some_and(|r| !(r > 0.0 && r.is_finite()))
