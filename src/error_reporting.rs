@@ -224,7 +224,8 @@ impl Scrubber {
                 text = replaced;
             }
         }
-        if let Cow::Owned(replaced) = URL_CREDENTIALS.replace_all(&text, format!("${{1}}{REDACTED}@"))
+        if let Cow::Owned(replaced) =
+            URL_CREDENTIALS.replace_all(&text, format!("${{1}}{REDACTED}@"))
         {
             text = replaced;
         }
@@ -340,9 +341,7 @@ mod tests {
             message: Some("bounce for john@example.com".into()),
             ..Default::default()
         };
-        event
-            .extra
-            .insert("phone".into(), "+12125554567".into());
+        event.extra.insert("phone".into(), "+12125554567".into());
         event
             .extra
             .insert("api_token".into(), "plain-looking-value".into());

@@ -91,10 +91,11 @@ fn looks_like_phone(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let mut after = text[end..].chars();
     let next = after.next();
+    let clock_time = next == Some(':') && after.next().is_some_and(|c| c.is_ascii_digit());
     (7..=15).contains(&digits)
         && !before.is_some_and(glued)
         && !next.is_some_and(glued)
-        && !(next == Some(':') && after.next().is_some_and(|c| c.is_ascii_digit()))
+        && !clock_time
         && !NOT_A_PHONE.is_match(candidate)
 }
 
