@@ -73,9 +73,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let shutdown = crate::startup::shutdown_signal();
     let settings = Settings::load(Requirements::Serve)?;
-    crate::telemetry::init(&settings.log);
+    // Held to the end of `serve`, i.e. of the process: dropping it (early
+    // return included) flushes queued events.
+    let error_reporting = crate::error_reporting::init(&settings)?;
+    crate::telemetry::init_with(&settings.log, error_reporting.is_some());
+    if error_reporting.is_some() {
+        tracing::info!(
+            environment = %settings.sentry.environment,
+            "panics and errors are reported to Sentry"
+        );
+    }
     let app = crate::startup::Application::build(settings).await?;
-    app.run_until(shutdown).await
+    let result = app.run_until(shutdown).await;
+    if let Some(reporting) = &error_reporting
+        && !reporting.flush(std::time::Duration::from_secs(5))
+    {
+        tracing::warn!("some error reports were still unsent at shutdown");
+    }
+    result
 }
 
 async fn import(file: PathBuf) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ pub mod dispatcher;
 pub mod doctor;
 pub mod domain;
 pub mod email;
+pub mod error_reporting;
 pub mod import;
 pub mod inbound;
 pub mod interactions;

@@ -122,9 +122,9 @@ pub trait Provider: Send + Sync {
 pub fn configured_rate(
     provider: &str,
     value: Option<f64>,
-) -> Result<Option<f64>, crate::settings::ConfigError> {
+) -> Result<Option<f64>, crate::settings::error::ConfigError> {
     match value {
-        Some(r) if !(r > 0.0 && r.is_finite()) => Err(crate::settings::ConfigError {
+        Some(r) if !(r > 0.0 && r.is_finite()) => Err(crate::settings::error::ConfigError {
             setting: format!("providers.{provider}.requests_per_second"),
             problem: "must be a positive number".into(),
         }),

@@ -6,10 +6,11 @@
 //! files, so the settings loader can read it without depending on any
 //! provider's code. Adding a provider adds its field and its `ENV` line here.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{resend::settings::ResendSettings, smtp::settings::SmtpSettings};
-use crate::settings::EnvVar;
+use crate::settings::env::EnvVar;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +22,14 @@ pub struct ProvidersSettings {
     /// key, so it can never be configured to "send" to a test sink.
     #[cfg(feature = "test-support")]
     pub test: Option<super::test_provider::TestProviderSettings>,
+}
+
+impl ProvidersSettings {
+    /// Every secret value configured for a provider (error reporting
+    /// redacts them wherever they appear).
+    pub fn secrets(&self) -> impl Iterator<Item = &SecretString> {
+        self.resend.secrets().chain(self.smtp.secrets())
+    }
 }
 
 /// Every provider's environment variables.

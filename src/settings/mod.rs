@@ -17,26 +17,10 @@ use serde::Deserialize;
 use url::Url;
 
 pub mod env;
+pub mod error;
 
 pub use env::EnvVar;
-
-/// A configuration problem, phrased for the one line printed at start-up.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration error: {setting}: {problem}")]
-pub struct ConfigError {
-    /// The name an operator would set (env var or `section.key`).
-    pub setting: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            setting: setting.into(),
-            problem: problem.into(),
-        }
-    }
-}
+pub use error::ConfigError;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -63,6 +47,8 @@ pub struct Settings {
     /// `[campaigns]`: running campaigns as their Slack thread shows them.
     pub campaigns: crate::campaigns::progress::CampaignsSettings,
     pub digest: crate::reports::DigestSettings,
+    /// `[sentry]`: error monitoring, on when `SENTRY_DSN` is set.
+    pub sentry: crate::error_reporting::settings::SentrySettings,
 }
 
 /// `[email]`.
@@ -298,13 +284,17 @@ const CORE_ENV: &[EnvVar] = &[
     EnvVar::secret_list("WARMLINE_API_KEYS", "api.keys"),
 ];
 
-/// Every public environment variable: the core's, then each provider's.
+/// Every public environment variable: the core's, error reporting's, then
+/// each provider's.
 pub fn env_vars() -> impl Iterator<Item = &'static EnvVar> {
-    CORE_ENV.iter().chain(
-        crate::providers::settings::ENV
-            .iter()
-            .flat_map(|vars| vars.iter()),
-    )
+    CORE_ENV
+        .iter()
+        .chain(crate::error_reporting::settings::ENV)
+        .chain(
+            crate::providers::settings::ENV
+                .iter()
+                .flat_map(|vars| vars.iter()),
+        )
 }
 
 /// What `serve` needs on top of a well-formed tree.
@@ -495,6 +485,7 @@ impl Settings {
                 "must be above 0 and at most 1",
             ));
         }
+        self.sentry.dsn()?;
         if req == Requirements::Serve {
             match &slack.signing_secret {
                 None => {

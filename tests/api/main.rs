@@ -20,6 +20,7 @@ mod contacts_api;
 mod delivery_alerts;
 mod dispatcher;
 mod doctor;
+mod error_reporting;
 mod fake_slack;
 mod health;
 mod home_digest;

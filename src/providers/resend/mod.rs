@@ -80,7 +80,7 @@ pub enum ResendError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     #[error(transparent)]
-    Config(#[from] crate::settings::ConfigError),
+    Config(#[from] crate::settings::error::ConfigError),
 }
 
 /// How the client talks to Resend.

@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::settings::EnvVar;
+use crate::settings::env::EnvVar;
 
 /// The environment variables that set this table.
 pub const ENV: &[EnvVar] = &[
@@ -29,6 +29,11 @@ pub struct ResendSettings {
 }
 
 impl ResendSettings {
+    /// Its secret values.
+    pub fn secrets(&self) -> impl Iterator<Item = &SecretString> {
+        [&self.api_key, &self.webhook_secret].into_iter().flatten()
+    }
+
     /// Whether Resend is configured (an API key that is not blank).
     pub fn enabled(&self) -> bool {
         use secrecy::ExposeSecret;

@@ -112,7 +112,7 @@ pub enum SmtpConfigError {
     #[error("SMTP_URL: {0}")]
     Transport(String),
     #[error(transparent)]
-    Config(#[from] crate::settings::ConfigError),
+    Config(#[from] crate::settings::error::ConfigError),
 }
 
 /// Why one message could not be turned into an email; permanent.

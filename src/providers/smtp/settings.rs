@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::settings::EnvVar;
+use crate::settings::env::EnvVar;
 
 /// The environment variables that set this table.
 pub const ENV: &[EnvVar] = &[EnvVar::secret("SMTP_URL", "providers.smtp.url")];
@@ -21,6 +21,11 @@ pub struct SmtpSettings {
 }
 
 impl SmtpSettings {
+    /// Its secret values (the URL carries credentials).
+    pub fn secrets(&self) -> impl Iterator<Item = &SecretString> {
+        self.url.iter()
+    }
+
     pub fn enabled(&self) -> bool {
         self.url.is_some()
     }
