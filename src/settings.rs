@@ -59,6 +59,8 @@ pub struct Settings {
     /// `[campaigns]`: running campaigns as their Slack thread shows them.
     pub campaigns: crate::campaigns::progress::CampaignsSettings,
     pub digest: crate::reports::DigestSettings,
+    /// `[dns]`: the resolver the doctor reads SPF, DKIM and DMARC with.
+    pub dns: crate::doctor::sender_auth::DnsSettings,
 }
 
 /// `[email]`.
@@ -81,6 +83,10 @@ pub struct EmailSettings {
     pub provider: Option<String>,
     /// Name shown on the preferences page and in footers.
     pub product_name: Option<String>,
+    /// The DKIM selector the SMTP server signs with: the doctor looks for
+    /// the key at `<selector>._domainkey.<sender domain>`. Resend always
+    /// signs with `resend`.
+    pub dkim_selector: Option<String>,
 }
 
 /// `[api]`.
