@@ -926,6 +926,48 @@ mod tests {
         assert!("dns.example.com".parse::<Nameserver>().is_err());
     }
 
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, crate::settings::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        let mut env: std::collections::BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("WARMLINE_CONFIG".into(), empty.to_string_lossy().into());
+        Settings::load_from(&env, crate::settings::Requirements::Offline)
+    }
+
+    #[test]
+    fn the_dns_settings_come_from_the_environment() {
+        // Arrange / Act
+        let s = load(&[
+            ("WARMLINE__DNS__NAMESERVER", "127.0.0.1:5353"),
+            ("WARMLINE__DNS__TIMEOUT_MS", "750"),
+            ("WARMLINE__EMAIL__DKIM_SELECTOR", "mail"),
+        ])
+        .unwrap();
+
+        // Assert
+        assert_eq!(
+            s.dns.nameserver,
+            Some(Nameserver("127.0.0.1:5353".parse().unwrap()))
+        );
+        assert_eq!(s.dns.timeout(), Duration::from_millis(750));
+        assert_eq!(s.email.dkim_selector.as_deref(), Some("mail"));
+        let defaults = load(&[]).unwrap();
+        assert_eq!(defaults.dns.nameserver, None);
+        assert_eq!(defaults.dns.timeout(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_bad_nameserver_or_a_zero_timeout_is_refused_naming_the_setting() {
+        let err = load(&[("WARMLINE__DNS__NAMESERVER", "dns.example.com")]).unwrap_err();
+        assert!(err.to_string().contains("dns.nameserver"), "{err}");
+        let err = load(&[("WARMLINE__DNS__TIMEOUT_MS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("dns.timeout_ms"), "{err}");
+    }
+
     #[test]
     fn resend_signs_with_its_own_selector_and_smtp_needs_one_set() {
         assert_eq!(Selector::for_provider("resend", None), Selector::Resend);
