@@ -679,15 +679,15 @@ pub fn spf(f: &Facts) -> Check {
 pub fn dkim(f: &Facts) -> Check {
     let fail = |reason: String| Check::new(CHANNEL, DKIM, false, reason);
     let p = match (&f.selector, &f.dkim) {
+        (Selector::Invalid(s), _) => {
+            return fail(format!(
+                "email.dkim_selector '{s}' is not a DNS label (letters, digits, - and _)"
+            ));
+        }
         (Selector::Unset, _) | (_, None) => {
             return fail(format!(
                 "{} signs with a DKIM selector the doctor cannot know: set email.dkim_selector (WARMLINE__EMAIL__DKIM_SELECTOR) to the selector your mail server signs {} with, so <selector>._domainkey.{} can be checked",
                 f.provider, f.domain, f.domain
-            ));
-        }
-        (Selector::Invalid(s), _) => {
-            return fail(format!(
-                "email.dkim_selector '{s}' is not a DNS label (letters, digits, - and _)"
             ));
         }
         (_, Some(p)) => p,
@@ -1072,6 +1072,18 @@ mod tests {
         let c = dkim(&f);
         assert!(
             !c.passed && c.reason.contains("email.dkim_selector"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_selector_is_named_not_looked_up() {
+        let mut f = good();
+        f.selector = Selector::Invalid("bad selector".into());
+        f.dkim = None;
+        let c = dkim(&f);
+        assert!(
+            !c.passed && c.reason.contains("'bad selector' is not a DNS label"),
             "{c:?}"
         );
     }
