@@ -14,6 +14,9 @@
 //! - [`evaluate`] turns facts into [`Check`]s; each passes or fails with
 //!   its reason in words.
 //!
+//! The email sender domain's SPF, DKIM and DMARC rows come from DNS, in
+//! [`sender_auth`], asked at the same time as the database.
+//!
 //! Invariants:
 //! - The doctor only reads. The one write it may cause is the unsubscribe
 //!   signing key being generated and stored on first use, which the first
@@ -30,6 +33,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
+
+pub mod sender_auth;
 
 use crate::{
     dispatcher::{
@@ -66,6 +71,8 @@ pub struct Check {
     pub channel: String,
     pub item: &'static str,
     pub passed: bool,
+    /// Passed, but with something worth fixing (⚠️); never set on a failure.
+    pub warning: bool,
     pub reason: String,
 }
 
@@ -75,7 +82,16 @@ impl Check {
             channel: channel.to_string(),
             item,
             passed,
+            warning: false,
             reason: reason.into(),
+        }
+    }
+
+    /// A pass with a caveat: it does not fail the doctor.
+    fn warn(channel: &str, item: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            ..Self::new(channel, item, true, reason)
         }
     }
 
@@ -83,7 +99,11 @@ impl Check {
     pub fn line(&self) -> String {
         format!(
             "{} {} · {}: {}",
-            if self.passed { "✅" } else { "❌" },
+            match (self.passed, self.warning) {
+                (false, _) => "❌",
+                (true, true) => "⚠️",
+                (true, false) => "✅",
+            },
             self.channel,
             self.item,
             self.reason
@@ -183,8 +203,25 @@ pub struct Rates {
 
 /// Runs every check against the running app.
 pub async fn run(app: &App) -> anyhow::Result<Vec<Check>> {
-    let facts = gather(app, Utc::now()).await?;
-    Ok(evaluate(&facts))
+    let email = app
+        .dispatcher
+        .registry()
+        .for_channel(crate::domain::Channel::Email)
+        .map(|p| p.name().to_string());
+    let (facts, sender) = tokio::join!(gather(app, Utc::now()), async {
+        match &email {
+            Some(provider) => sender_auth::run(&app.settings, provider).await,
+            None => Vec::new(),
+        }
+    });
+    let mut checks = evaluate(&facts?);
+    // After the other email rows, so a channel's rows stay together.
+    let at = checks
+        .iter()
+        .rposition(|c| c.channel == "email")
+        .map_or(checks.len(), |i| i + 1);
+    checks.splice(at..at, sender);
+    Ok(checks)
 }
 
 /// Whether every check passed.

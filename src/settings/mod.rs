@@ -49,6 +49,8 @@ pub struct Settings {
     pub digest: crate::reports::DigestSettings,
     /// `[sentry]`: error monitoring, on when `SENTRY_DSN` is set.
     pub sentry: crate::error_reporting::settings::SentrySettings,
+    /// `[dns]`: the resolver the doctor reads SPF, DKIM and DMARC with.
+    pub dns: crate::doctor::sender_auth::DnsSettings,
 }
 
 /// `[email]`.
@@ -71,6 +73,10 @@ pub struct EmailSettings {
     pub provider: Option<String>,
     /// Name shown on the preferences page and in footers.
     pub product_name: Option<String>,
+    /// The DKIM selector the SMTP server signs with: the doctor looks for
+    /// the key at `<selector>._domainkey.<sender domain>`. Resend always
+    /// signs with `resend`.
+    pub dkim_selector: Option<String>,
 }
 
 /// `[api]`.

@@ -38,10 +38,10 @@ impl Subcommand for Doctor {
                 .or_default()
                 .push(format!(
                     "{} *{}*: {}",
-                    if c.passed {
-                        ":white_check_mark:"
-                    } else {
-                        ":x:"
+                    match (c.passed, c.warning) {
+                        (false, _) => ":x:",
+                        (true, true) => ":warning:",
+                        (true, false) => ":white_check_mark:",
                     },
                     c.item,
                     c.reason
