@@ -32,6 +32,8 @@ use crate::{
     startup::App,
 };
 
+use crate::slack::mrkdwn::{escape, truncate};
+
 /// Everything a request message shows, read from the database.
 #[derive(Debug, Clone, FromQueryResult)]
 pub(crate) struct RequestView {
@@ -124,21 +126,6 @@ fn mentions(ids: &str) -> String {
             people[..people.len() - 1].join(", "),
             people[people.len() - 1]
         ),
-    }
-}
-
-/// Escapes mrkdwn's control characters in user text.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
     }
 }
 
