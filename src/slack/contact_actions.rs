@@ -151,11 +151,7 @@ fn card_message(app: &App, v: &ContactView) -> anyhow::Result<SlackMessageConten
     let c = &v.contact;
     let name = c.display_name();
     let dash = || "—".to_string();
-    let reasons = if v.warmth_reasons.is_empty() {
-        "No interactions recorded yet.".to_string()
-    } else {
-        bullets(v.warmth_reasons.iter().map(|r| escape(r)))
-    };
+    let reasons = bullets(v.warmth_reasons.iter().map(|r| escape(r)));
     let interactions = if v.interactions.is_empty() {
         "None yet.".to_string()
     } else {
