@@ -95,8 +95,10 @@ pub enum Submitted {
     AwaitingApproval { campaign_id: i64, approval_id: i64 },
 }
 
-/// Why a send was not accepted. Callers can `downcast_ref` the
-/// `anyhow::Error` from [`submit`] to this.
+/// Why [`submit`] did not accept a send. Every variant but
+/// [`SubmitError::Infrastructure`] is the engine refusing this send itself
+/// (the same request would be refused again); `Infrastructure` is a
+/// database or other service failing, which may pass.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     #[error("a send needs at least one recipient")]
@@ -128,6 +130,9 @@ pub enum SubmitError {
         campaign_id: i64,
         state: String,
     },
+    /// The database (or another service) failed; nothing was decided.
+    #[error(transparent)]
+    Infrastructure(#[from] anyhow::Error),
 }
 
 /// Applies the approval policy to `req`: queues it, or asks for approval.
@@ -136,7 +141,7 @@ pub enum SubmitError {
 /// first outcome and changes nothing. With different content while the
 /// first is still awaiting approval, the old approval is voided (its Slack
 /// request says so) and a new one is asked for.
-pub async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submitted> {
+pub async fn submit(app: &App, req: SendRequest) -> Result<Submitted, SubmitError> {
     request::submit(app, req).await
 }
 

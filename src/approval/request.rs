@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
@@ -95,12 +96,9 @@ pub(crate) fn variables(c: &Recipient, extra: &serde_json::Value) -> serde_json:
             vars.insert(k.into(), v.clone().into());
         }
     }
-    let full = [c.first_name.as_deref(), c.last_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !full.is_empty() {
+    if let Some(full) =
+        crate::contacts::display::full_name(c.first_name.as_deref(), c.last_name.as_deref())
+    {
         vars.insert("name".into(), full.into());
     }
     vars.insert("warmth".into(), c.warmth.round().into());
@@ -163,16 +161,16 @@ pub(crate) struct Prepared {
     pub template: Option<String>,
 }
 
-async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
+async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> {
     let mut ids = req.recipients.clone();
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
-        return Err(SubmitError::NoRecipients.into());
+        return Err(SubmitError::NoRecipients);
     }
     let recipients = load_recipients(&app.db, &ids).await?;
     if let Some(missing) = ids.iter().find(|i| !recipients.iter().any(|r| r.id == **i)) {
-        return Err(SubmitError::UnknownContact(*missing).into());
+        return Err(SubmitError::UnknownContact(*missing));
     }
     let provider = app
         .dispatcher
@@ -194,8 +192,7 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
                     template: name.clone(),
                     template_channel: t.channel.clone(),
                     channel: req.channel.clone(),
-                }
-                .into());
+                });
             }
             (Some(name.clone()), t.kind)
         }
@@ -238,18 +235,14 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
                     contact: c.id,
                     channel: req.channel.clone(),
                     what: "email address",
-                }
-                .into());
+                });
             }
             let email = app
                 .composer
                 .compose(rendered, kind, Some(c.id))
                 .await
                 .map_err(|e| match e {
-                    ComposeError::Infrastructure(e) => SubmitError::Render {
-                        contact: c.id,
-                        problem: format!("{e:#}"),
-                    },
+                    ComposeError::Infrastructure(e) => SubmitError::Infrastructure(e),
                     other => render_err(other.to_string()),
                 })?;
             (email.to_payload(), None)
@@ -259,8 +252,7 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
                     contact: c.id,
                     channel: req.channel.clone(),
                     what: "phone number",
-                }
-                .into());
+                });
             }
             (serde_json::json!({"text": rendered.text}), None)
         };
@@ -340,7 +332,7 @@ async fn replay(
     conn: &impl ConnectionTrait,
     source: &str,
     c: &Existing,
-) -> anyhow::Result<Submitted> {
+) -> Result<Submitted, SubmitError> {
     if c.state == "awaiting_approval"
         && let Some(approval_id) = pending_approval(conn, c.id).await?
     {
@@ -371,11 +363,10 @@ async fn replay(
         source_key: source.to_string(),
         campaign_id: c.id,
         state: c.state.clone(),
-    }
-    .into())
+    })
 }
 
-pub(crate) async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submitted> {
+pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, SubmitError> {
     let mut p = prepare(app, &req).await?;
     let warmths: Vec<f64> = p.recipients.iter().map(|r| r.warmth).collect();
     let (risk, new_content) = risk::assess_send(
@@ -406,7 +397,7 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submit
     let (campaign_id, revision, voided) = match find_by_source(&txn, &req.source).await? {
         Some(c) if c.content_hash.as_deref() == Some(p.content_hash.as_str()) => {
             let outcome = replay(&txn, &req.source, &c).await;
-            txn.commit().await?;
+            txn.commit().await.context("committing a replayed send")?;
             return outcome;
         }
         Some(c) if c.state == "awaiting_approval" => {
@@ -423,7 +414,8 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submit
                         Value::from(old),
                     ],
                 ))
-                .await?;
+                .await
+                .context("voiding the edited draft's approval")?;
                 crate::audit::record(
                     &txn,
                     &req.requested_by,
@@ -450,8 +442,10 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submit
                 campaign_id: c.id,
                 state: c.state,
             };
-            txn.rollback().await?;
-            return Err(err.into());
+            txn.rollback()
+                .await
+                .context("rolling back a decided send")?;
+            return Err(err);
         }
         None => (insert_campaign(&txn, &req, &p, now).await?, 1, None),
     };
@@ -532,7 +526,7 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> anyhow::Result<Submit
             }
         }
     };
-    txn.commit().await?;
+    txn.commit().await.context("committing a submitted send")?;
     if let Some(old) = voided {
         let app2 = app.clone();
         app.spawn("mark an edited draft's request void", async move {

@@ -33,6 +33,8 @@ use crate::{
     state::App,
 };
 
+use crate::slack::mrkdwn::{escape, truncate};
+
 /// Everything a request message shows, read from the database.
 #[derive(Debug, Clone, FromQueryResult)]
 pub(crate) struct RequestView {
@@ -125,21 +127,6 @@ fn mentions(ids: &str) -> String {
             people[..people.len() - 1].join(", "),
             people[people.len() - 1]
         ),
-    }
-}
-
-/// Escapes mrkdwn's control characters in user text.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
     }
 }
 

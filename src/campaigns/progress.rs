@@ -256,17 +256,10 @@ impl View {
     }
 }
 
-/// Escapes what Slack's mrkdwn treats as control characters, so a campaign
-/// name cannot mention `@channel`.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
+/// The campaign's name, cut and escaped so it cannot mention `@channel`.
 fn name_of(c: &Campaign) -> String {
-    let name: String = c.name.chars().take(200).collect();
-    escape(&name)
+    use crate::slack::mrkdwn::{escape, truncate};
+    escape(&truncate(&c.name, 200))
 }
 
 fn progress_content(app: &App, c: &Campaign, v: &View) -> anyhow::Result<SlackMessageContent> {

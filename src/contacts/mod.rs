@@ -25,6 +25,7 @@
 //!   can be checked whole before its first write.
 //! - Emails and phones appear masked in logs; never in clear.
 
+pub mod display;
 pub mod export;
 pub mod forget;
 pub mod view;
@@ -78,9 +79,9 @@ pub struct Contact {
 }
 
 impl Contact {
-    /// "First Last", else the email, else the phone, else `contact #id`.
+    /// How the team sees this contact named: see [`display::display_name`].
     pub fn display_name(&self) -> String {
-        display_name(
+        display::display_name(
             self.id,
             self.first_name.as_deref(),
             self.last_name.as_deref(),
@@ -110,29 +111,6 @@ impl From<contacts::Model> for Contact {
             updated_at: m.updated_at,
         }
     }
-}
-
-fn display_name(
-    id: i64,
-    first: Option<&str>,
-    last: Option<&str>,
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> String {
-    let name = [first, last]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !name.is_empty() {
-        return name;
-    }
-    email
-        .or(phone)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("contact #{id}"))
 }
 
 /// One contact as a caller sends it (the JSON API's body, or built by
@@ -734,7 +712,7 @@ pub async fn search(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let name = display_name(
+            let name = display::display_name(
                 r.id,
                 r.first_name.as_deref(),
                 r.last_name.as_deref(),
@@ -823,12 +801,7 @@ mod tests {
     }
 
     #[test]
-    fn like_wildcards_are_escaped_and_names_displayed() {
+    fn like_wildcards_are_escaped() {
         assert_eq!(like_pattern("a_b%"), "%a\\_b\\%%");
-        assert_eq!(
-            display_name(3, Some("Ada"), None, Some("a@b.co"), None),
-            "Ada"
-        );
-        assert_eq!(display_name(3, None, None, None, None), "contact #3");
     }
 }

@@ -30,7 +30,7 @@ pub struct ContactView {
     pub contact: Contact,
     /// 0–100, as last computed.
     pub warmth: f64,
-    /// The score's top reasons, in words.
+    /// The score's top reasons, in words; never empty.
     pub warmth_reasons: Vec<String>,
     pub last_interaction_at: Option<DateTime<Utc>>,
     /// Every channel; `None` when the ledger has no row for it.
@@ -103,6 +103,27 @@ struct WarmthRow {
     last_interaction_at: Option<DateTime<Utc>>,
 }
 
+/// The stored reasons; for a contact not scored yet (created since the last
+/// decay pass and with no interaction, which scores at once), what the
+/// model says of its history, so the reasons are never empty.
+fn reasons(w: &WarmthRow) -> Vec<String> {
+    let stored: Vec<String> = w
+        .warmth_reasons
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    if !stored.is_empty() {
+        return stored;
+    }
+    crate::warmth::model::score(
+        &[],
+        w.last_interaction_at,
+        Utc::now(),
+        &crate::warmth::params(),
+    )
+    .reasons
+}
+
 /// The contact's view, or `None` when no contact has this id (never
 /// existed, or was forgotten).
 pub async fn view(conn: &impl ConnectionTrait, id: i64) -> anyhow::Result<Option<ContactView>> {
@@ -150,11 +171,7 @@ pub async fn view(conn: &impl ConnectionTrait, id: i64) -> anyhow::Result<Option
     Ok(Some(ContactView {
         contact: model.into(),
         warmth: warmth.warmth,
-        warmth_reasons: warmth
-            .warmth_reasons
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or_default(),
+        warmth_reasons: reasons(&warmth),
         last_interaction_at: warmth.last_interaction_at,
         consent,
         suppressions,

@@ -114,3 +114,38 @@ pub async fn begin_write(db: &DatabaseConnection) -> anyhow::Result<sea_orm::Dat
         })
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Value;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn count_reads_n_binds_values_and_is_zero_without_a_row() {
+        // Arrange
+        let db = connect("sqlite::memory:", 1).await.unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE t (k TEXT NOT NULL); INSERT INTO t VALUES ('a'), ('a'), ('b')",
+        )
+        .await
+        .unwrap();
+
+        // Act
+        let all = count(&db, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM t", vec![]).await;
+        let some = count(
+            &db,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM t WHERE k = $1",
+            vec![Value::from("a")],
+        )
+        .await;
+        let no_row = count(&db, "SELECT 7 AS n FROM t WHERE k = 'z'", vec![]).await;
+        let bad_sql = count(&db, "SELECT n FROM missing", vec![]).await;
+
+        // Assert
+        assert_eq!(all.unwrap(), 3);
+        assert_eq!(some.unwrap(), 2);
+        assert_eq!(no_row.unwrap(), 0);
+        assert!(bad_sql.is_err());
+    }
+}

@@ -242,7 +242,7 @@ pub async fn import<R: Read>(
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(reader);
+        .from_reader(LineIndex::new(reader));
     let header = csv
         .headers()
         .context("Failed to read the CSV header")?
@@ -250,14 +250,26 @@ pub async fn import<R: Read>(
     let cols = Columns::from_header(&header).map_err(|e| anyhow::anyhow!("line 1: {e}"))?;
     let mut report = ImportReport::default();
     let mut batch: Vec<Row> = Vec::with_capacity(opts.batch_size);
-    let mut record = csv::StringRecord::new();
+    let mut raw = csv::ByteRecord::new();
     loop {
-        let line = csv.position().line();
-        match csv.read_record(&mut record) {
+        match csv.read_byte_record(&mut raw) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map(|p| p.line()).unwrap_or(line);
                 report.rows += 1;
+                let line = record_line(&mut csv, &raw);
+                let record = match csv::StringRecord::from_byte_record(std::mem::take(&mut raw)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        report.rejected.push(RowError {
+                            line,
+                            reason: format!(
+                                "unreadable CSV: field {} is not UTF-8 (save the file as UTF-8)",
+                                e.utf8_error().field() + 1
+                            ),
+                        });
+                        continue;
+                    }
+                };
                 if record.iter().all(|f| f.trim().is_empty()) {
                     report.rows -= 1;
                     continue;
@@ -279,18 +291,16 @@ pub async fn import<R: Read>(
                 }
             }
             Err(e) => {
+                // Only reading the file itself fails here (byte records skip
+                // UTF-8 checks and `flexible` allows any field count), and
+                // nothing after such a failure can be trusted.
                 report.rows += 1;
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                let at = csv.position().byte();
                 report.rejected.push(RowError {
-                    line,
+                    line: csv.get_mut().line_of(at),
                     reason: format!("unreadable CSV: {e}"),
                 });
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
-                ) {
-                    break;
-                }
+                break;
             }
         }
         if batch.len() >= opts.batch_size {
@@ -304,6 +314,77 @@ pub async fn import<R: Read>(
     progress.set_position(report.rows as u64);
     report.rejected.sort_by_key(|e| e.line);
     Ok(report)
+}
+
+/// The file line a record just read starts on (header = line 1).
+///
+/// Worked out from where the record ends rather than taken from
+/// `Position::line`, which is one short after every CRLF line ending
+/// (BurntSushi/rust-csv#395: the reader stops between `\r` and `\n`) and
+/// does not count the blank lines the reader skips before a record. The
+/// reader has consumed the record and the first byte of its terminator (or
+/// reached the end of the file), so the byte before its position is on the
+/// record's last line; the newlines inside quoted fields are the lines the
+/// record spans.
+fn record_line<R: Read>(csv: &mut csv::Reader<LineIndex<R>>, raw: &csv::ByteRecord) -> u64 {
+    let end = csv.position().byte();
+    let last = csv.get_mut().line_of(end.saturating_sub(1));
+    let inner = raw
+        .iter()
+        .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+        .sum::<u64>();
+    std::cmp::max(last.saturating_sub(inner), 1)
+}
+
+/// A reader that remembers where the newlines it passed on are, so a byte
+/// offset can be turned into a line number. Offsets are asked for in
+/// increasing order, so newlines behind the last one asked about are only
+/// counted, not kept: memory stays at one read-ahead buffer's worth.
+struct LineIndex<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of the newlines not yet passed by [`LineIndex::line_of`].
+    ahead: std::collections::VecDeque<u64>,
+    /// Newlines before the offset last asked about.
+    behind: u64,
+}
+
+impl<R> LineIndex<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            offset: 0,
+            ahead: std::collections::VecDeque::new(),
+            behind: 0,
+        }
+    }
+
+    /// The 1-based line of the byte at `at` (a `\n` belongs to the line it
+    /// ends). `at` must not be smaller than in the previous call.
+    fn line_of(&mut self, at: u64) -> u64 {
+        while self.ahead.front().is_some_and(|&o| o < at) {
+            self.ahead.pop_front();
+            self.behind += 1;
+        }
+        self.behind + 1
+    }
+}
+
+impl<R: Read> Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let start = self.offset;
+        self.ahead.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| start + i as u64),
+        );
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// A consent ledger entry waiting for its contact's id: channel, granted, source.
@@ -680,6 +761,63 @@ async fn forgotten_hashes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most `chunk` bytes per read, so line
+    /// endings fall across reads.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// (first field, line) of every record after the header.
+    fn record_lines(input: &str, chunk: usize) -> Vec<(String, u64)> {
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(LineIndex::new(Trickle(input.as_bytes(), chunk)));
+        csv.headers().unwrap();
+        let mut raw = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while csv.read_byte_record(&mut raw).unwrap() {
+            let line = record_line(&mut csv, &raw);
+            out.push((String::from_utf8_lossy(&raw[0]).into_owned(), line));
+        }
+        out
+    }
+
+    #[test]
+    fn records_are_numbered_by_their_first_file_line_whatever_the_line_endings() {
+        // Lines: 1 header, 2 a, 3 blank, 4 c, 5–6 quoted field over two
+        // lines, 7 e (no final newline).
+        let lf = "h1,h2\na,b\n\nc,d\n\"x\ny\",z\ne,f";
+        let crlf = lf.replace('\n', "\r\n");
+        let expected: Vec<(String, u64)> = [("a", 2), ("c", 4), ("x\ny", 5), ("e", 7)]
+            .iter()
+            .map(|(f, l)| (f.to_string(), *l))
+            .collect();
+        for chunk in [1, 2, 3, 7, 8192] {
+            assert_eq!(record_lines(lf, chunk), expected, "LF, chunk {chunk}");
+            let with_cr: Vec<(String, u64)> = expected
+                .iter()
+                .map(|(f, l)| (f.replace('\n', "\r\n"), *l))
+                .collect();
+            assert_eq!(record_lines(&crlf, chunk), with_cr, "CRLF, chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_final_line_ending_does_not_move_the_last_record() {
+        assert_eq!(record_lines("h\na\nb\n", 8192)[1], ("b".to_string(), 3));
+        assert_eq!(
+            record_lines("h\r\na\r\nb\r\n", 8192)[1],
+            ("b".to_string(), 3)
+        );
+    }
 
     fn opts() -> ImportOptions {
         ImportOptions {

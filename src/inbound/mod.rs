@@ -59,6 +59,7 @@ use slack_morphism::prelude::*;
 
 pub use keywords::Keyword;
 
+use crate::slack::mrkdwn::{escape, truncate};
 use crate::{
     consent::{self, Source},
     dispatcher::{
@@ -856,14 +857,7 @@ async fn contact_name(
     .one(txn)
     .await?;
     Ok(row.and_then(|n| {
-        let full = [n.first_name, n.last_name]
-            .into_iter()
-            .flatten()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        (!full.is_empty()).then_some(full)
+        crate::contacts::display::full_name(n.first_name.as_deref(), n.last_name.as_deref())
     }))
 }
 
@@ -874,13 +868,6 @@ fn product_name(app: &App) -> String {
         .clone()
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "warmline".to_string())
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    match s.char_indices().nth(max_chars) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
 }
 
 /// What is posted to Slack about one inbound message.
@@ -898,14 +885,6 @@ struct Notice {
     campaign_name: Option<String>,
     slack_channel: Option<String>,
     slack_ts: Option<String>,
-}
-
-/// Escapes the three characters Slack's mrkdwn treats as control
-/// characters, so a reply cannot mention `@channel` or forge a link.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 impl Notice {
@@ -1134,11 +1113,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("replied by SMS to *Spring*"), "{text}");
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("héllo", 2), "hé…");
-        assert_eq!(truncate("hi", 2), "hi");
     }
 }

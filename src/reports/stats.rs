@@ -41,6 +41,8 @@ use serde::Serialize;
 
 use crate::{
     consent::Source,
+    contacts::display::display_name,
+    db::count,
     domain::{mask_email, mask_phone},
 };
 
@@ -108,50 +110,12 @@ pub fn local_day_bounds(tz: Tz, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>
     (local_day_start(tz, day), local_day_start(tz, next))
 }
 
-/// How to name a contact in Slack: their name, else a masked address.
-pub fn display_name(
-    id: i64,
-    first: Option<&str>,
-    last: Option<&str>,
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> String {
-    let name = [first, last]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !name.is_empty() {
-        name
-    } else if let Some(e) = email.filter(|e| !e.is_empty()) {
-        mask_email(e)
-    } else if let Some(p) = phone.filter(|p| !p.is_empty()) {
-        mask_phone(p)
-    } else {
-        format!("contact #{id}")
-    }
-}
-
 fn mask_address(channel: &str, address: Option<&str>) -> String {
     match address {
         None | Some("") => "unknown address".into(),
         Some(a) if channel == "email" => mask_email(a),
         Some(a) => mask_phone(a),
     }
-}
-
-#[derive(FromQueryResult)]
-struct Count {
-    n: i64,
-}
-
-async fn count(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<i64> {
-    Ok(Count::find_by_statement(stmt(conn, sql, values))
-        .one(conn)
-        .await?
-        .map_or(0, |c| c.n))
 }
 
 // ---------------------------------------------------------------- approvals
@@ -834,18 +798,5 @@ mod tests {
         let (a, b) = local_day_bounds(tz, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
         assert_eq!(b - a, Duration::hours(25));
         assert_eq!(a.to_rfc3339(), "2026-11-01T04:00:00+00:00");
-    }
-
-    #[test]
-    fn contacts_are_named_without_their_whole_address() {
-        assert_eq!(
-            display_name(1, Some("Ada"), Some("Lovelace"), Some("ada@x.org"), None),
-            "Ada Lovelace"
-        );
-        assert_eq!(
-            display_name(2, None, Some(" "), Some("ada@x.org"), None),
-            "a***@x.org"
-        );
-        assert_eq!(display_name(3, None, None, None, None), "contact #3");
     }
 }

@@ -14,7 +14,11 @@
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::{error::IngressError, interactions::actions};
+use super::{
+    error::IngressError,
+    interactions::actions,
+    mrkdwn::{escape, truncate},
+};
 use crate::{
     dispatcher::breaker::{self, Decided, Decision, Tripped},
     state::App,
@@ -38,14 +42,6 @@ pub struct Notice {
     pub diagnostic: Option<String>,
     pub slack_channel: Option<String>,
     pub slack_ts: Option<String>,
-}
-
-/// Escapes the three characters Slack's mrkdwn treats as control
-/// characters, so user text (a campaign name) cannot mention `@channel`.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The campaign's thread, else the approvals channel (top level).
@@ -130,14 +126,6 @@ pub async fn post_notice(app: &App, notice: &Notice) -> anyhow::Result<()> {
         "campaign notice",
     )
     .await
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
 }
 
 /// Posts the breaker's alert with Resume / Cancel buttons.
@@ -239,14 +227,4 @@ pub async fn handle_action(
         });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_cannot_mention_the_channel() {
-        assert_eq!(escape("<!channel> & co"), "&lt;!channel&gt; &amp; co");
-    }
 }

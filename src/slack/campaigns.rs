@@ -23,7 +23,7 @@ use slack_morphism::prelude::*;
 
 use super::modal_form::{Values, errors, field, option_of, text_of};
 
-use super::{contact_actions::mrkdwn, interactions::actions};
+use super::{interactions::actions, mrkdwn::escape};
 use crate::{
     approval::{
         self, Content, Schedule, SendRequest, SubmitError, Submitted,
@@ -420,16 +420,13 @@ async fn check_render(app: &App, draft: &Draft, ids: &[i64]) -> anyhow::Result<O
     let people = preview::recipients(app, ids).await?;
     for c in &people {
         if let Err(e) = preview::render(app, &draft.content, c) {
-            let who = [c.first_name.as_deref(), c.last_name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let who = if who.is_empty() {
-                format!("contact {}", c.id)
-            } else {
-                who
-            };
+            let who = crate::contacts::display::display_name(
+                c.id,
+                c.first_name.as_deref(),
+                c.last_name.as_deref(),
+                c.email.as_deref(),
+                c.phone.as_deref(),
+            );
             let block = match (&draft.content, &e) {
                 (Content::Template { .. }, _) => "template",
                 (_, TemplateError::Render { part, .. } | TemplateError::Syntax { part, .. })
@@ -510,18 +507,18 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
         .risk
         .reasons
         .iter()
-        .map(|r| format!("• {}", mrkdwn(r)))
+        .map(|r| format!("• {}", escape(r)))
         .collect::<Vec<_>>()
         .join("\n");
     let estimate = match (&p.provider, p.estimate_secs) {
         (Some(name), Some(secs)) => format!(
             "Estimated time to send: {} at {}'s rate limit.",
             preview::human_duration(secs),
-            mrkdwn(name)
+            escape(name)
         ),
         (Some(name), None) => format!(
             "Estimated time to send: {} has no rate limit; as fast as it answers.",
-            mrkdwn(name)
+            escape(name)
         ),
         (None, _) => "No provider is configured for this channel.".into(),
     };
@@ -532,9 +529,9 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
             let body: String = s.text.trim().chars().take(1500).collect();
             json!({"text": format!(
                 "*To:* {}{}\n{}",
-                mrkdwn(&s.to),
-                s.subject.as_deref().map(|x| format!("\n*Subject:* {}", mrkdwn(x))).unwrap_or_default(),
-                body.lines().map(|l| format!(">{}", mrkdwn(l))).collect::<Vec<_>>().join("\n")
+                escape(&s.to),
+                s.subject.as_deref().map(|x| format!("\n*Subject:* {}", escape(x))).unwrap_or_default(),
+                body.lines().map(|l| format!(">{}", escape(l))).collect::<Vec<_>>().join("\n")
             )})
         })
         .collect();
@@ -544,7 +541,7 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
             "callback_id": CAMPAIGN_PREVIEW,
             "draft_id": draft_id.to_string(),
             "submit_label": submit_label,
-            "name": mrkdwn(&draft.name),
+            "name": escape(&draft.name),
             "channel": channel_label(&draft.channel),
             "schedule": schedule_words(&draft.schedule),
             "receive": p.receive,
@@ -652,7 +649,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
         Ok(ids) => ids,
         Err(p) => {
             let why = p.into_iter().map(|x| x.1).collect::<Vec<_>>().join(" ");
-            return result_modal(app, "Not sent", format!(":warning: {}", mrkdwn(&why)));
+            return result_modal(app, "Not sent", format!(":warning: {}", escape(&why)));
         }
     };
     let p = preview::build(app, &draft, &ids, user, &crate::campaigns::source(id)).await?;
@@ -673,7 +670,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
         schedule: draft.schedule.clone(),
         source: crate::campaigns::source(id),
     };
-    let name = mrkdwn(&draft.name);
+    let name = escape(&draft.name);
     let now = Utc::now();
     match approval::submit(app, req).await {
         Ok(Submitted::Queued {
@@ -709,12 +706,11 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
             )
         }
         Err(e) => {
-            let text = match e.downcast_ref::<SubmitError>() {
-                Some(SubmitError::AlreadyDecided { state, .. }) => format!(
+            let text = match &e {
+                SubmitError::AlreadyDecided { state, .. } => format!(
                     ":warning: *{name}* was already {state}; its content can no longer change. Start a new campaign for a new send."
                 ),
-                Some(other) => format!(":x: {}", mrkdwn(&other.to_string())),
-                None => {
+                SubmitError::Infrastructure(_) => {
                     tracing::error!(
                         error = format!("{e:#}"),
                         draft = id,
@@ -723,6 +719,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
                     ":x: Something went wrong on our side; it has been logged. Your draft is saved."
                         .into()
                 }
+                refused => format!(":x: {}", escape(&refused.to_string())),
             };
             drafts::save(&app.db, user, id, now).await?;
             result_modal(app, "Not sent", text)
@@ -771,7 +768,7 @@ pub async fn on_action(
                     "Draft saved",
                     format!(
                         ":floppy_disk: Saved *{}*. `{} drafts` lists it; open it there to edit or send.",
-                        mrkdwn(&d.name),
+                        escape(&d.name),
                         app2.settings.slack.command
                     ),
                 )?,
@@ -808,7 +805,7 @@ pub async fn drafts_message(app: &App, user: &str) -> anyhow::Result<SlackMessag
                 "id": d.id.to_string(),
                 "label": format!(
                     "*{}* · {channel} · edited {}{state}",
-                    mrkdwn(&d.name),
+                    escape(&d.name),
                     d.updated_at.format("%Y-%m-%d %H:%M")
                 ),
             })

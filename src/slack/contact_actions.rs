@@ -25,6 +25,7 @@ use slack_morphism::prelude::*;
 use super::modal_form::{Values, errors, field, option_of, text_of};
 
 use super::interactions::actions;
+use super::mrkdwn::{escape, truncate};
 use crate::{
     approval::{self, Content, Schedule, SendRequest, Submitted},
     consent::{self, Source},
@@ -108,8 +109,8 @@ pub fn matches_message(
             json!({
                 "id": id.to_string(),
                 "label": match email {
-                    Some(e) => format!("*{}* · {}", mrkdwn(name), mrkdwn(e)),
-                    None => format!("*{}*", mrkdwn(name)),
+                    Some(e) => format!("*{}* · {}", escape(name), escape(e)),
+                    None => format!("*{}*", escape(name)),
                 },
             })
         })
@@ -117,7 +118,7 @@ pub fn matches_message(
     let blocks = app.blocks.message_blocks(
         "contact_matches.json.j2",
         json!({
-            "query": mrkdwn(query),
+            "query": escape(query),
             "matches": matches,
             "more": more,
             "show_action": actions::CONTACT_SHOW,
@@ -150,11 +151,7 @@ fn card_message(app: &App, v: &ContactView) -> anyhow::Result<SlackMessageConten
     let c = &v.contact;
     let name = c.display_name();
     let dash = || "—".to_string();
-    let reasons = if v.warmth_reasons.is_empty() {
-        "No interactions recorded yet.".to_string()
-    } else {
-        bullets(v.warmth_reasons.iter().map(|r| mrkdwn(r)))
-    };
+    let reasons = bullets(v.warmth_reasons.iter().map(|r| escape(r)));
     let interactions = if v.interactions.is_empty() {
         "None yet.".to_string()
     } else {
@@ -166,7 +163,7 @@ fn card_message(app: &App, v: &ContactView) -> anyhow::Result<SlackMessageConten
                 i.direction
             );
             if let Some(s) = i.summary.as_deref().filter(|s| !s.is_empty()) {
-                line.push_str(&format!(": {}", mrkdwn(&truncate(s, 200))));
+                line.push_str(&format!(": {}", escape(&truncate(s, 200))));
             }
             line
         }))
@@ -187,7 +184,7 @@ fn card_message(app: &App, v: &ContactView) -> anyhow::Result<SlackMessageConten
                     ":x: revoked"
                 },
                 s.at.format("%Y-%m-%d"),
-                mrkdwn(&s.source)
+                escape(&s.source)
             ),
             None => format!("{channel}: — none recorded{suppressed}"),
         }
@@ -205,12 +202,12 @@ fn card_message(app: &App, v: &ContactView) -> anyhow::Result<SlackMessageConten
         "id": c.id.to_string(),
         "name": name,
         "first_name": c.first_name.clone().unwrap_or_else(|| name.clone()),
-        "email": c.email.as_deref().map(mrkdwn).unwrap_or_else(dash),
+        "email": c.email.as_deref().map(escape).unwrap_or_else(dash),
         "phone": c.phone.clone().unwrap_or_else(dash),
         "warmth": v.warmth.round() as i64,
-        "stage": c.pipeline_stage.as_deref().map(mrkdwn).unwrap_or_else(dash),
-        "tags": if c.tags.is_empty() { dash() } else { mrkdwn(&c.tags.join(", ")) },
-        "status": mrkdwn(&c.status),
+        "stage": c.pipeline_stage.as_deref().map(escape).unwrap_or_else(dash),
+        "tags": if c.tags.is_empty() { dash() } else { escape(&c.tags.join(", ")) },
+        "status": escape(&c.status),
         "reasons": reasons,
         "interactions": interactions,
         "consent": consent,
@@ -247,7 +244,7 @@ pub fn export_message(
     };
     let blocks = app.blocks.message_blocks(
         "contact_export.json.j2",
-        json!({ "name": mrkdwn(name), "bytes": text.len(), "chunks": chunks }),
+        json!({ "name": escape(name), "bytes": text.len(), "chunks": chunks }),
     )?;
     Ok(Ok(SlackMessageContent::new()
         .with_text(format!("Export of {name} ({} bytes of JSON)", text.len()))
@@ -270,14 +267,14 @@ pub fn chunk_for_sections(text: &str, max: usize, max_chunks: usize) -> Option<V
         current_len += piece_len;
     };
     for line in text.split_inclusive('\n') {
-        let escaped = mrkdwn(line);
+        let escaped = escape(line);
         let len = escaped.chars().count();
         if len <= max {
             push(&escaped, len, &mut chunks);
         } else {
             // A line longer than a section: cut it between characters.
             for ch in line.chars() {
-                let e = mrkdwn(&ch.to_string());
+                let e = escape(&ch.to_string());
                 let n = e.chars().count();
                 push(&e, n, &mut chunks);
             }
@@ -303,18 +300,14 @@ pub fn forget_prompt(
         "contact_forget.json.j2",
         json!({
             "id": id.to_string(),
-            "name": mrkdwn(name),
-            "email": mrkdwn(email),
+            "name": escape(name),
+            "email": escape(email),
             "forget_action": actions::CONTACT_FORGET,
         }),
     )?;
     Ok(SlackMessageContent::new()
         .with_text(format!("Forget {name}? Confirm with the button."))
         .with_blocks(blocks))
-}
-
-pub fn is_approver(app: &App, user: &str) -> bool {
-    app.settings.slack.approvers.iter().any(|a| a == user)
 }
 
 // ---------------------------------------------------------------------------
@@ -497,7 +490,7 @@ async fn forget(
     user: SlackUserId,
     contact_id: i64,
 ) -> anyhow::Result<()> {
-    let text = if !is_approver(app, &user.0) {
+    let text = if !approval::decision::is_approver(app, &user.0).await {
         "Only approvers can forget a contact.".to_string()
     } else if contacts::forget(&app.db, contact_id, &format!("slack:{}", user.0)).await? {
         ":white_check_mark: Forgotten. Only hashed tombstones remain, so an import cannot bring them back.".to_string()
@@ -529,7 +522,7 @@ fn open_log_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
                 json!({
                     "callback_id": LOG_MODAL,
                     "contact_id": contact_id.to_string(),
-                    "name": mrkdwn(name),
+                    "name": escape(name),
                     "kinds": kinds,
                 }),
             )
@@ -655,15 +648,15 @@ fn nudge_view(
                 body = r.text.trim().to_string();
                 preview = format!(
                     "*Preview for {}*\n>*{}*\n{}",
-                    mrkdwn(&v.contact.display_name()),
-                    mrkdwn(&subject),
-                    quote(&mrkdwn(&truncate(&body, 2500)))
+                    escape(&v.contact.display_name()),
+                    escape(&subject),
+                    quote(&escape(&truncate(&body, 2500)))
                 );
             }
             Err(e) => {
                 preview = format!(
                     ":warning: `{name}` cannot be rendered for this contact: {}",
-                    mrkdwn(&e.to_string())
+                    escape(&e.to_string())
                 );
             }
         }
@@ -677,8 +670,8 @@ fn nudge_view(
         json!({
             "callback_id": NUDGE_MODAL,
             "contact_id": contact_id.to_string(),
-            "name": mrkdwn(&name),
-            "email": email.as_deref().map(mrkdwn),
+            "name": escape(&name),
+            "email": email.as_deref().map(escape),
             "template_action": actions::NUDGE_TEMPLATE,
             "templates": templates.iter().map(|(n, l)| json!({"name": n, "label": l})).collect::<Vec<_>>(),
             "selected": selected.map(|(n, l)| json!({"name": n, "label": l})),
@@ -821,7 +814,7 @@ async fn submit_log(
             score
                 .reasons
                 .first()
-                .map(|r| format!("\n_{}_", mrkdwn(r)))
+                .map(|r| format!("\n_{}_", escape(r)))
                 .unwrap_or_default()
         ),
     )
@@ -883,7 +876,7 @@ async fn submit_nudge(
         schedule: Schedule::Now,
         source: format!("nudge:{contact_id}:{view_id}"),
     };
-    let name = mrkdwn(&v.contact.display_name());
+    let name = escape(&v.contact.display_name());
     Ok(match approval::submit(app, req).await {
         Ok(Submitted::Queued { .. }) => result_view(
             app,
@@ -904,7 +897,7 @@ async fn submit_nudge(
                 "Not sent",
                 format!(
                     ":x: The nudge could not be submitted: {}",
-                    mrkdwn(&e.to_string())
+                    escape(&e.to_string())
                 ),
             )?
         }
@@ -928,14 +921,6 @@ fn private_metadata(view: &SlackView) -> Option<String> {
     }
 }
 
-/// Escapes Slack's mrkdwn control characters, so a name or note cannot
-/// ping a channel (`<!channel>`) or forge a link.
-pub fn mrkdwn(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn bullets(lines: impl Iterator<Item = String>) -> String {
     lines
         .map(|l| format!("• {l}"))
@@ -950,24 +935,9 @@ fn quote(s: &str) -> String {
         .join("\n")
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mrkdwn_control_characters_are_escaped() {
-        assert_eq!(mrkdwn("<!channel> & co"), "&lt;!channel&gt; &amp; co");
-    }
 
     #[test]
     fn chunks_respect_the_limit_and_keep_every_character() {
@@ -975,7 +945,7 @@ mod tests {
         let chunks = chunk_for_sections(&text, 20, 100).unwrap();
         assert!(chunks.iter().all(|c| c.chars().count() <= 20), "{chunks:?}");
         let joined: String = chunks.concat();
-        assert_eq!(joined, mrkdwn(&text));
+        assert_eq!(joined, escape(&text));
     }
 
     #[test]

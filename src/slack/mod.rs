@@ -17,5 +17,6 @@ pub mod ingress;
 pub mod interactions;
 pub mod manifest;
 pub mod modal_form;
+pub mod mrkdwn;
 pub mod setup_status;
 pub mod socket_mode;

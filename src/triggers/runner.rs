@@ -28,7 +28,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{Kind, TriggerSettings, address_column, cold, monthly, onboarding, step_source};
 use crate::{
-    approval::{Content, Schedule, SendRequest, Submitted},
+    approval::{Content, Schedule, SendRequest, SubmitError, Submitted},
     state::App,
 };
 
@@ -229,12 +229,11 @@ async fn run_due(app: &App, now: DateTime<Utc>, stats: &mut TickStats) -> anyhow
 /// Whether a failed submit would fail the same way again: the approval
 /// engine refused this send itself (anything but a missing provider, which
 /// configuration fixes). Database and Slack errors are transient.
-fn is_permanent(e: &anyhow::Error) -> bool {
-    use crate::approval::SubmitError;
-    match e.downcast_ref::<SubmitError>() {
-        Some(SubmitError::NoProvider(_)) | None => false,
-        Some(_) => true,
-    }
+fn is_permanent(e: &SubmitError) -> bool {
+    !matches!(
+        e,
+        SubmitError::NoProvider(_) | SubmitError::Infrastructure(_)
+    )
 }
 
 /// Takes the run for this tick; false when another runner has it (or it
@@ -257,12 +256,15 @@ async fn claim(app: &App, run: &DueRun, now: DateTime<Utc>) -> anyhow::Result<bo
     Ok(res.rows_affected() == 1)
 }
 
+/// Takes one step of a claimed run. Its own database work fails as
+/// [`SubmitError::Infrastructure`], so only the approval engine's refusals
+/// read as permanent.
 async fn step(
     app: &App,
     run: &DueRun,
     now: DateTime<Utc>,
     stats: &mut TickStats,
-) -> anyhow::Result<()> {
+) -> Result<(), SubmitError> {
     let Some(kind) = Kind::parse(&run.trigger) else {
         stop(app, run, "unknown_trigger", now).await?;
         stats.stopped_other += 1;
@@ -314,7 +316,7 @@ async fn step(
             Submitted::AwaitingApproval { .. } => stats.awaiting_approval += 1,
         }
     }
-    complete_or_advance(app, run, kind, now, stats).await
+    Ok(complete_or_advance(app, run, kind, now, stats).await?)
 }
 
 /// Why a run must stop before its next step, if it must.
@@ -429,21 +431,18 @@ async fn complete_or_advance(
 
 /// How approvers see the contact: their name, else the masked address.
 fn who(run: &DueRun) -> String {
-    let name = [run.first_name.as_deref(), run.last_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !name.is_empty() {
-        return name;
-    }
-    match run.address.as_deref() {
-        Some(a) if a.contains('@') => crate::domain::mask_email(a),
-        Some(a) => crate::domain::mask_phone(a),
-        None => format!("contact {}", run.contact_id),
-    }
+    let address = run.address.as_deref();
+    let (email, phone) = match address {
+        Some(a) if a.contains('@') => (Some(a), None),
+        other => (None, other),
+    };
+    crate::contacts::display::display_name(
+        run.contact_id,
+        run.first_name.as_deref(),
+        run.last_name.as_deref(),
+        email,
+        phone,
+    )
 }
 
 #[cfg(test)]

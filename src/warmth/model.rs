@@ -20,7 +20,9 @@
 //! - one-way outreach alone is capped at S = 0.75, a score of 22.1: it never
 //!   reaches the 25 "cold" line, however much is sent;
 //! - interactions older than the horizon (8 half-lives) or in the future
-//!   contribute nothing, so a reader needs only `[now − horizon, now]`.
+//!   contribute nothing, so a reader needs only `[now − horizon, now]`;
+//! - every outcome has at least one reason (and at most three): a score
+//!   shown without a "why" explains nothing.
 
 use chrono::{DateTime, Datelike, Utc};
 
@@ -231,6 +233,12 @@ impl Facts {
                 "{} meetings and calls in the last {MEETINGS_DAYS} days",
                 self.meetings_recent
             ));
+        }
+        if out.is_empty() {
+            // The last contact is recent but nothing inside the horizon
+            // explains the score (it was recorded without an interaction
+            // the model can read, e.g. one dated in the future then).
+            out.push(format!("Last contact {}", ago(gap)));
         }
         out.truncate(3);
         out
@@ -475,6 +483,45 @@ mod tests {
             o.reasons,
             vec!["No contact for 94 days", "Emailed us 94 days ago"]
         );
+    }
+
+    #[test]
+    fn a_recent_last_contact_without_readable_interactions_still_has_a_reason() {
+        // Arrange: the contact row says 3 days ago; the only interaction is
+        // dated in the future, so nothing inside the window counts.
+        let h = [ev(-2, Kind::Email, In)];
+
+        // Act
+        let o = score(
+            &h,
+            Some(now() - Duration::days(3)),
+            now(),
+            &Params::default(),
+        );
+
+        // Assert
+        assert_eq!(o.value, 0.0);
+        assert_eq!(o.reasons, vec!["Last contact 3 days ago"]);
+    }
+
+    #[test]
+    fn every_outcome_has_one_to_three_reasons() {
+        // Arrange: every history, seen from its own times and from later,
+        // with and without a stored last contact.
+        for h in histories() {
+            for later in [0, 1, 29, 30, 200, 400] {
+                for last in [None, Some(now() - Duration::days(1))] {
+                    // Act
+                    let o = score(&h, last, now() + Duration::days(later), &Params::default());
+
+                    // Assert
+                    assert!(
+                        (1..=3).contains(&o.reasons.len()),
+                        "{later} days later, last {last:?}: {o:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -575,6 +575,46 @@ storage_test!(
     }
 );
 
+storage_test!(
+    warmth_reasons_are_never_empty_for_new_or_one_way_contacts,
+    |db: TestDb| async move {
+        // Arrange: a contact nobody has talked to, and one who was only
+        // written to (three emails, no reply).
+        let t = spawn(db).await;
+        let new = upsert(&t, json!({"email": "new@example.com"})).await;
+        let one_way = upsert(&t, json!({"email": "cold@example.com"})).await;
+        for days in [9, 6, 3] {
+            let at = (Utc::now() - Duration::days(days)).to_rfc3339();
+            let a = post(
+                &t,
+                "/api/v1/interactions",
+                &json!({"contact": {"email": "cold@example.com"}, "kind": "email",
+                        "direction": "outbound", "occurred_at": at}),
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        }
+
+        // Act
+        let new = get(&t, &format!("/api/v1/contacts/{}", new["id"])).await;
+        let one_way = get(&t, &format!("/api/v1/contacts/{}", one_way["id"])).await;
+
+        // Assert
+        assert_eq!(
+            new.json()["warmth_reasons"],
+            json!(["No interactions recorded yet"]),
+            "{}",
+            new.text
+        );
+        let reasons = one_way.json()["warmth_reasons"].clone();
+        let first = reasons[0].as_str().unwrap_or_default().to_string();
+        assert!(
+            first.starts_with("Only one-way outreach since"),
+            "{reasons}"
+        );
+    }
+);
+
 // Needs the warmth model (`crate::warmth::refresh_contact`); until it
 // lands `interactions::record` fails and this test with it.
 storage_test!(interactions_raise_warmth, |db: TestDb| async move {

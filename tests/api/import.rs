@@ -257,6 +257,61 @@ storage_test!(
     }
 );
 
+/// A file of 101 good rows then a bad one on line 102, a quoted two-line
+/// field on lines 50–51 pushing every later row down a line, with `eol`
+/// line endings.
+fn hundred_rows_then_a_bad_one(eol: &str) -> String {
+    let mut csv = format!("email,first_name,last_name{eol}");
+    for i in 2..=101 {
+        if i == 50 {
+            csv.push_str(&format!("p{i}@example.com,Pat,\"Two{eol}Lines\"{eol}"));
+        } else if i != 51 {
+            csv.push_str(&format!("p{i}@example.com,Pat,Row{eol}"));
+        }
+    }
+    csv.push_str(&format!("not-an-email,Bad,Row{eol}"));
+    csv.push_str(&format!("last@example.com,Last,Row{eol}"));
+    csv
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_on_their_own_line_with_lf_and_crlf_endings() {
+    for eol in ["\n", "\r\n"] {
+        // Arrange
+        let t = TestDb::new(crate::test_db::Backend::Sqlite).await.unwrap();
+        let csv = hundred_rows_then_a_bad_one(eol);
+        assert_eq!(
+            csv.lines().position(|l| l.starts_with("not-an-email")),
+            Some(101),
+            "the bad row is the file's line 102"
+        );
+
+        // Act
+        let report = run(&t.db, &csv).await;
+
+        // Assert
+        let lines: Vec<u64> = report.rejected.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![102], "{eol:?}: {report}");
+        assert!(report.to_string().contains("line 102: "), "{report}");
+        assert_eq!(report.imported, 100, "{eol:?}: {report}");
+    }
+}
+
+#[tokio::test]
+async fn the_mixed_file_saved_with_crlf_reports_the_same_lines() {
+    // Arrange: what Excel, Google Sheets and Python's csv write.
+    let t = TestDb::new(crate::test_db::Backend::Sqlite).await.unwrap();
+    let crlf = MIXED.replace('\n', "\r\n");
+
+    // Act
+    let report = run(&t.db, &crlf).await;
+
+    // Assert
+    let lines: Vec<u64> = report.rejected.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 8, 9], "{report}");
+    assert_eq!(report.imported, 3, "{report}");
+}
+
 #[tokio::test]
 async fn a_header_without_an_identity_column_is_an_error() {
     // Arrange

@@ -143,6 +143,26 @@ fn command_and_request_urls_point_at_our_routes() {
 }
 
 #[test]
+fn the_usage_hint_lists_exactly_the_subcommands_in_their_order() {
+    // Arrange
+    let manifest = yaml_to_json(MANIFEST);
+    let subcommands: Vec<&str> = warmline::slack::commands::SUBCOMMANDS
+        .iter()
+        .map(|s| s.name())
+        .collect();
+
+    // Act: the first word of each `|`-separated alternative.
+    let hint = str_at(&manifest, "/features/slash_commands/0/usage_hint");
+    let hinted: Vec<&str> = hint
+        .split(" | ")
+        .map(|alt| alt.split_whitespace().next().unwrap_or_default())
+        .collect();
+
+    // Assert: every subcommand is hinted, and every hint is a subcommand.
+    assert_eq!(hinted, subcommands, "usage_hint: {hint}");
+}
+
+#[test]
 fn bot_events_are_exactly_those_handled() {
     // Arrange
     let manifest = yaml_to_json(MANIFEST);

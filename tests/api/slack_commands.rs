@@ -13,7 +13,7 @@ fn assert_lists_every_subcommand(reply: &Value) {
     assert_eq!(reply["response_type"], "ephemeral", "{reply}");
     let text = reply["text"].as_str().expect("fallback text");
     let blocks = reply["blocks"].to_string();
-    let registry = warmline::slack::commands::registry();
+    let registry = warmline::slack::commands::SUBCOMMANDS;
     assert!(!registry.is_empty());
     for sub in registry {
         let usage = format!("/warm {}", sub.name());

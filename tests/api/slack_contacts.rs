@@ -264,6 +264,71 @@ storage_test!(
     }
 );
 
+#[tokio::test]
+async fn a_member_of_the_approver_group_may_forget_a_contact() {
+    // Arrange: approvers come only from a Slack user group, which has USER.
+    let app = spawn_app_with(|s| {
+        s.slack.approvers.clear();
+        s.approval.approver_group = Some("S0APPROVERS".into());
+    })
+    .await;
+    app.fake.set_usergroup("S0APPROVERS", &[USER]);
+    let id = ada(&app).await;
+
+    // Act
+    let prompt = reply(&app, "contact forget ada@example.com").await;
+    app.post_interaction(&click("contact_forget", &id.to_string(), "5.1"))
+        .await;
+    app.drain_background().await;
+
+    // Assert: the group was asked, the prompt offered the button and the
+    // click erased the contact.
+    let asked = app.fake.calls_to("usergroups.users.list");
+    assert!(!asked.is_empty());
+    assert_eq!(asked[0].body["usergroup"], "S0APPROVERS");
+    assert!(
+        prompt["blocks"].to_string().contains("contact_forget"),
+        "{prompt}"
+    );
+    assert_eq!(app.count_rows("contacts").await, 0);
+    assert_eq!(app.count_rows("tombstones").await, 1);
+}
+
+#[tokio::test]
+async fn someone_outside_the_approver_group_may_not_forget_a_contact() {
+    // Arrange
+    let app = spawn_app_with(|s| {
+        s.slack.approvers.clear();
+        s.approval.approver_group = Some("S0APPROVERS".into());
+    })
+    .await;
+    app.fake.set_usergroup("S0APPROVERS", &["U0SOMEONEELSE"]);
+    let id = ada(&app).await;
+
+    // Act
+    let r = reply(&app, "contact forget ada@example.com").await;
+    app.post_interaction(&click("contact_forget", &id.to_string(), "5.2"))
+        .await;
+    app.drain_background().await;
+
+    // Assert
+    assert!(
+        r["text"].as_str().unwrap().contains("Only approvers"),
+        "{r}"
+    );
+    assert_eq!(app.count_rows("contacts").await, 1);
+    let texts: Vec<String> = app
+        .fake
+        .calls_to("chat.postEphemeral")
+        .iter()
+        .map(|c| c.body["text"].to_string())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("Only approvers")),
+        "{texts:?}"
+    );
+}
+
 storage_test!(
     opt_out_revokes_the_channel_once_and_is_audited,
     |db: TestDb| async move {

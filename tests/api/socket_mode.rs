@@ -67,7 +67,7 @@ async fn a_slash_command_envelope_is_acked_with_the_same_usage_as_http() {
         "Socket Mode and HTTP answer alike"
     );
     assert_eq!(ack["payload"]["response_type"], "ephemeral");
-    for sub in warmline::slack::commands::registry() {
+    for sub in warmline::slack::commands::SUBCOMMANDS {
         assert!(
             ack["payload"]["text"]
                 .as_str()

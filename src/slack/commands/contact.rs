@@ -109,7 +109,7 @@ async fn export(app: &App, email: &str) -> Result<Reply, CommandError> {
 }
 
 async fn forget(app: &App, inv: &Invocation<'_>, email: &str) -> Result<Reply, CommandError> {
-    if !ca::is_approver(app, &inv.event.user_id.0) {
+    if !crate::approval::decision::is_approver(app, &inv.event.user_id.0).await {
         return Err(CommandError::Usage(
             "Only approvers can forget a contact.".into(),
         ));

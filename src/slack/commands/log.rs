@@ -18,6 +18,7 @@ use super::{CommandError, Invocation, Reply, Subcommand};
 use crate::{
     interactions::{Direction, Kind},
     slack::contact_actions::{self as ca, Found},
+    slack::mrkdwn::escape,
     state::App,
 };
 
@@ -72,13 +73,13 @@ impl Subcommand for Log {
         let reason = score
             .reasons
             .first()
-            .map(|r| format!(" ({})", ca::mrkdwn(r)))
+            .map(|r| format!(" ({})", escape(r)))
             .unwrap_or_default();
         Ok(Reply::Ephemeral(SlackMessageContent::new().with_text(
             format!(
                 ":white_check_mark: Logged a {} with *{}*. Warmth is now *{}*/100{reason}.",
                 kind.as_str(),
-                ca::mrkdwn(&name),
+                escape(&name),
                 score.value.round()
             ),
         )))

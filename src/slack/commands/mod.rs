@@ -40,19 +40,19 @@ pub trait Subcommand: Send + Sync {
     async fn run(&self, app: &App, inv: &Invocation<'_>) -> Result<Reply, CommandError>;
 }
 
-/// Every subcommand, in the order the usage message lists them.
-pub fn registry() -> Vec<Box<dyn Subcommand>> {
-    vec![
-        Box::new(help::Help),
-        Box::new(status::Status),
-        Box::new(contact::Contact),
-        Box::new(campaign::Campaign),
-        Box::new(campaign::Drafts),
-        Box::new(campaign::Nudge),
-        Box::new(log::Log),
-        Box::new(doctor::Doctor),
-    ]
-}
+/// Every subcommand, in the order the usage message lists them: the one
+/// list the dispatcher and the usage message read, and that the manifest's
+/// `usage_hint` is tested against.
+pub const SUBCOMMANDS: &[&dyn Subcommand] = &[
+    &help::Help,
+    &status::Status,
+    &contact::Contact,
+    &campaign::Campaign,
+    &campaign::Drafts,
+    &campaign::Nudge,
+    &log::Log,
+    &doctor::Doctor,
+];
 
 pub struct Invocation<'a> {
     pub event: &'a SlackCommandEvent,
@@ -126,8 +126,7 @@ pub async fn handle(
         None => (text, ""),
     };
     let word = word.to_lowercase();
-    let registry = registry();
-    let found = registry.iter().find(|s| s.name() == word);
+    let found = SUBCOMMANDS.iter().find(|s| s.name() == word);
     metrics::counter!(
         "slack_commands_total",
         "subcommand" => found.map(|s| s.name()).unwrap_or(if word.is_empty() { "help" } else { "unknown" })
@@ -156,7 +155,7 @@ struct UsageLine {
 /// typed when it matched no subcommand.
 pub fn usage(app: &App, unknown: Option<&str>) -> Reply {
     let command = &app.settings.slack.command;
-    let lines: Vec<UsageLine> = registry()
+    let lines: Vec<UsageLine> = SUBCOMMANDS
         .iter()
         .map(|s| UsageLine {
             usage: format!("{command} {} {}", s.name(), s.args())
