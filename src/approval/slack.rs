@@ -299,7 +299,9 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
         && v.campaign_state == "scheduled"
         && !crate::campaigns::reschedule::started(&app.db, v.campaign_id, Utc::now()).await?;
     let outcome = if v.state == "approved" && v.campaign_state == "cancelled" {
-        format!("{outcome}\n:no_entry_sign: The campaign was cancelled since; nothing more of it is sent.")
+        format!(
+            "{outcome}\n:no_entry_sign: The campaign was cancelled since; nothing more of it is sent."
+        )
     } else {
         outcome
     };

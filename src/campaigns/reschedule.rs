@@ -85,7 +85,11 @@ struct Campaign {
     schedule: Option<String>,
 }
 
-async fn load(conn: &impl ConnectionTrait, id: i64, lock: bool) -> anyhow::Result<Option<Campaign>> {
+async fn load(
+    conn: &impl ConnectionTrait,
+    id: i64,
+    lock: bool,
+) -> anyhow::Result<Option<Campaign>> {
     let lock = if lock && crate::db::is_postgres(conn) {
         " FOR UPDATE"
     } else {

@@ -73,10 +73,9 @@ struct Row {
 pub(crate) fn schedule_words(schedule: Option<&str>) -> String {
     match schedule.and_then(|s| serde_json::from_str::<Schedule>(s).ok()) {
         Some(Schedule::At { at }) => format!("at {}", at.format("%Y-%m-%d %H:%M UTC")),
-        Some(Schedule::LocalTime { time }) => format!(
-            "at {} in each recipient's time zone",
-            time.format("%H:%M")
-        ),
+        Some(Schedule::LocalTime { time }) => {
+            format!("at {} in each recipient's time zone", time.format("%H:%M"))
+        }
         Some(Schedule::Now) | None => "now".into(),
     }
 }

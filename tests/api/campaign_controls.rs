@@ -32,6 +32,11 @@ const INTRUDER: &str = "U0INTRUDER";
 
 // ---------------------------------------------------------------- helpers
 
+/// The progress loop kept out of the way: these tests are not about it.
+fn quiet(s: &mut warmline::settings::Settings) {
+    s.campaigns.progress_interval_secs = 3600;
+}
+
 async fn sqlite() -> TestDb {
     TestDb::new(Backend::Sqlite).await.expect("SQLite")
 }
@@ -97,12 +102,23 @@ async fn approved_for_later(h: &Harness, at: DateTime<Utc>, source: &str) -> (i6
     let contacts = named_contacts(&db, 11).await;
     let req = SendRequest {
         schedule: Schedule::At { at },
-        ..inline("Partner launch", ASKER, contacts, "Hi {{ first_name }}", source)
+        ..inline(
+            "Partner launch",
+            ASKER,
+            contacts,
+            "Hi {{ first_name }}",
+            source,
+        )
     };
     let (campaign_id, approval_id) = awaiting(h, req).await;
     h.app.drain_background().await;
     h.app
-        .post_interaction(&click("approval_approve", approval_id, APPROVER, "1700000100.000001"))
+        .post_interaction(&click(
+            "approval_approve",
+            approval_id,
+            APPROVER,
+            "1700000100.000001",
+        ))
         .await;
     h.app.drain_background().await;
     assert_eq!(campaign_state(&db, campaign_id).await, "scheduled");
@@ -166,7 +182,7 @@ fn last_update_of_request(app: &TestApp) -> String {
     app.fake
         .calls_to("chat.update")
         .into_iter()
-        .rfind(|c| c.body["channel"] == APPROVALS)
+        .rfind(|c| c.body["channel"] == APPROVALS && c.body.to_string().contains("asked to send"))
         .expect("the request was updated")
         .body
         .to_string()
@@ -194,7 +210,7 @@ storage_test!(
     an_approved_campaign_not_started_is_rescheduled_once_by_its_requester,
     |db: TestDb| async move {
         // Arrange
-        let h = spawn_on(db, |_| {}).await;
+        let h = spawn_on(db, quiet).await;
         let dbc = h.app.app.db.clone();
         let (c, approval_id) = approved_for_later(&h, in_hours(2), "campaign:resched").await;
         let approved = last_update_of_request(&h.app);
@@ -205,7 +221,12 @@ storage_test!(
 
         // Act (1): the requester clicks Reschedule; tries a past time.
         h.app
-            .post_interaction(&request_click("campaign_reschedule", c, ASKER, "1700000200.000001"))
+            .post_interaction(&request_click(
+                "campaign_reschedule",
+                c,
+                ASKER,
+                "1700000200.000001",
+            ))
             .await;
         h.app.drain_background().await;
         let modal = last_opened(&h.app);
@@ -274,14 +295,19 @@ storage_test!(
 #[tokio::test]
 async fn only_approvers_and_the_requester_may_reschedule_or_cancel() {
     // Arrange
-    let h = spawn_on(sqlite().await, |_| {}).await;
+    let h = spawn_on(sqlite().await, quiet).await;
     let dbc = h.app.app.db.clone();
     let (c, _) = approved_for_later(&h, in_hours(2), "campaign:intruder").await;
     let before = due_times(&dbc, c).await;
 
     // Act: a stranger clicks Reschedule, forges a submission, clicks Cancel.
     h.app
-        .post_interaction(&request_click("campaign_reschedule", c, INTRUDER, "1700000300.000001"))
+        .post_interaction(&request_click(
+            "campaign_reschedule",
+            c,
+            INTRUDER,
+            "1700000300.000001",
+        ))
         .await;
     h.app.drain_background().await;
     let refused_view = last_opened(&h.app);
@@ -298,7 +324,12 @@ async fn only_approvers_and_the_requester_may_reschedule_or_cancel() {
         .await
         .unwrap();
     h.app
-        .post_interaction(&request_click("campaign_cancel", c, INTRUDER, "1700000301.000001"))
+        .post_interaction(&request_click(
+            "campaign_cancel",
+            c,
+            INTRUDER,
+            "1700000301.000001",
+        ))
         .await;
     h.app.drain_background().await;
 
@@ -309,7 +340,11 @@ async fn only_approvers_and_the_requester_may_reschedule_or_cancel() {
     );
     assert_eq!(submitted["response_action"], "errors", "{submitted}");
     assert!(submitted.to_string().contains("Only approvers"));
-    assert!(ephemerals(&h.app).iter().any(|t| t.contains("Only approvers")));
+    assert!(
+        ephemerals(&h.app)
+            .iter()
+            .any(|t| t.contains("Only approvers"))
+    );
     assert_eq!(campaign_state(&dbc, c).await, "scheduled");
     assert_eq!(due_times(&dbc, c).await, before);
     assert_eq!(audits(&dbc, "campaign.reschedule").await, 0);
@@ -320,11 +355,16 @@ storage_test!(
     a_started_campaign_cannot_be_rescheduled_but_is_cancelled_once,
     |db: TestDb| async move {
         // Arrange: approved for later, then one message came due (held).
-        let h = spawn_on(db, |_| {}).await;
+        let h = spawn_on(db, quiet).await;
         let dbc = h.app.app.db.clone();
         let (c, _) = approved_for_later(&h, in_hours(2), "campaign:started").await;
         h.app
-            .post_interaction(&request_click("campaign_reschedule", c, ASKER, "1700000400.000001"))
+            .post_interaction(&request_click(
+                "campaign_reschedule",
+                c,
+                ASKER,
+                "1700000400.000001",
+            ))
             .await;
         h.app.drain_background().await;
         let modal = last_opened(&h.app);
@@ -346,14 +386,22 @@ storage_test!(
             .await
             .unwrap();
         h.app
-            .post_interaction(&request_click("campaign_reschedule", c, ASKER, "1700000401.000001"))
+            .post_interaction(&request_click(
+                "campaign_reschedule",
+                c,
+                ASKER,
+                "1700000401.000001",
+            ))
             .await;
         h.app.drain_background().await;
 
         // Assert (1): refused, saying why; nothing moved.
         assert_eq!(refused["response_action"], "errors", "{refused}");
         let why = refused["errors"]["send_at"].as_str().unwrap();
-        assert!(why.contains("started sending") && why.contains("cancel"), "{why}");
+        assert!(
+            why.contains("started sending") && why.contains("cancel"),
+            "{why}"
+        );
         assert!(last_opened(&h.app).to_string().contains("started sending"));
         assert_eq!(audits(&dbc, "campaign.reschedule").await, 0);
 
@@ -377,7 +425,11 @@ storage_test!(
             .await,
             0
         );
-        assert!(ephemerals(&h.app).iter().any(|t| t.contains("nothing changed")));
+        assert!(
+            ephemerals(&h.app)
+                .iter()
+                .any(|t| t.contains("nothing changed"))
+        );
         let shown = last_update_of_request(&h.app);
         assert!(
             shown.contains("cancelled since") && !shown.contains("campaign_reschedule"),
@@ -392,11 +444,21 @@ storage_test!(
     approve_from_home_decides_once_and_updates_home_and_the_request,
     |db: TestDb| async move {
         // Arrange: USER is an approver; ASKER's send waits.
-        let h = spawn_on(db, |s| s.slack.approvers.push(USER.into())).await;
+        let h = spawn_on(db, |s| {
+            quiet(s);
+            s.slack.approvers.push(USER.into());
+        })
+        .await;
         let contacts = named_contacts(&h.app.app.db, 11).await;
         let (c, approval_id) = awaiting(
             &h,
-            inline("Q4 update", ASKER, contacts, "Hi {{ first_name }}", "campaign:home-approve"),
+            inline(
+                "Q4 update",
+                ASKER,
+                contacts,
+                "Hi {{ first_name }}",
+                "campaign:home-approve",
+            ),
         )
         .await;
         h.app.drain_background().await;
@@ -407,7 +469,10 @@ storage_test!(
             home.contains("approval_approve") && home.contains("approval_deny"),
             "{home}"
         );
-        assert!(home.contains(&format!("\"value\":\"{approval_id}\"")), "{home}");
+        assert!(
+            home.contains(&format!("\"value\":\"{approval_id}\"")),
+            "{home}"
+        );
 
         // Act: Approve on Home, double clicked.
         for ts in ["1700000500.000001", "1700000501.000001"] {
@@ -442,16 +507,24 @@ storage_test!(
 #[tokio::test]
 async fn a_non_approvers_home_offers_no_approve_or_deny() {
     // Arrange: USER is not an approver; an approval waits.
-    let h = spawn_on(sqlite().await, |_| {}).await;
+    let h = spawn_on(sqlite().await, quiet).await;
     let contacts = named_contacts(&h.app.app.db, 11).await;
     awaiting(
         &h,
-        inline("Q4 update", ASKER, contacts, "Hi {{ first_name }}", "campaign:home-na"),
+        inline(
+            "Q4 update",
+            ASKER,
+            contacts,
+            "Hi {{ first_name }}",
+            "campaign:home-na",
+        ),
     )
     .await;
 
     // Act
-    h.app.post_event(&app_home_opened("Ev0HOMENOTAPPROVER")).await;
+    h.app
+        .post_event(&app_home_opened("Ev0HOMENOTAPPROVER"))
+        .await;
     h.app.drain_background().await;
 
     // Assert
@@ -464,7 +537,7 @@ async fn a_non_approvers_home_offers_no_approve_or_deny() {
 #[tokio::test]
 async fn open_on_a_draft_in_home_opens_the_composer_prefilled() {
     // Arrange: a saved draft of USER's.
-    let h = spawn_on(sqlite().await, |_| {}).await;
+    let h = spawn_on(sqlite().await, quiet).await;
     let dbc = h.app.app.db.clone();
     let draft = Draft {
         name: "January newsletter".into(),
@@ -482,7 +555,9 @@ async fn open_on_a_draft_in_home_opens_the_composer_prefilled() {
         },
         schedule: Schedule::Now,
     };
-    let id = drafts::stage(&dbc, USER, None, &draft, Utc::now()).await.unwrap();
+    let id = drafts::stage(&dbc, USER, None, &draft, Utc::now())
+        .await
+        .unwrap();
     drafts::save(&dbc, USER, id, Utc::now()).await.unwrap();
     h.app.post_event(&app_home_opened("Ev0HOMEDRAFT")).await;
     h.app.drain_background().await;
@@ -501,18 +576,24 @@ async fn open_on_a_draft_in_home_opens_the_composer_prefilled() {
     // Assert: a loading view with the click's trigger, then the draft.
     let opened = h.app.fake.calls_to("views.open");
     assert_eq!(opened.len(), 1);
-    assert_eq!(opened[0].body["trigger_id"], "trigger-home-1700000600.000001");
+    assert_eq!(
+        opened[0].body["trigger_id"],
+        "trigger-home-1700000600.000001"
+    );
     let updated = h.app.fake.calls_to("views.update");
     let view = updated.last().expect("the draft was filled in").body["view"].to_string();
     assert!(view.contains("Draft body for {{ first_name }}"), "{view}");
-    assert!(view.contains(&format!("\"private_metadata\":\"{id}\"")), "{view}");
+    assert!(
+        view.contains(&format!("\"private_metadata\":\"{id}\"")),
+        "{view}"
+    );
 }
 
 storage_test!(
     pause_from_home_pauses_a_running_campaign,
     |db: TestDb| async move {
         // Arrange: USER's running campaign, nothing sending it (no workers).
-        let app = spawn_app_with_registry(db, |_| {}, Some(Registry::new())).await;
+        let app = spawn_app_with_registry(db, quiet, Some(Registry::new())).await;
         let dbc = app.app.db.clone();
         #[derive(FromQueryResult)]
         struct Id {

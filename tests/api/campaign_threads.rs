@@ -104,6 +104,20 @@ async fn sent_messages(db: &DatabaseConnection, campaign_id: i64) -> Vec<(String
     .collect()
 }
 
+/// Waits (up to [`WAIT`]) until the ledger records `n` of the campaign's
+/// messages as sent: the provider's acceptance is recorded by the worker
+/// just after the call returns.
+async fn wait_until_sent(db: &DatabaseConnection, campaign_id: i64, n: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sent_messages(db, campaign_id).await.len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ledger never showed {n} sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Posts a signed Resend "permanent bounce" for our message `id`.
 async fn bounce(h: &Harness, id: &str, address: &str) {
     let body = json!({
@@ -157,6 +171,7 @@ storage_test!(
         // Act (1): the send goes straight out.
         let (campaign_id, contacts) = straight_out(&h, 3, "campaign:dm-thread").await;
         assert!(h.core.wait_for_accepted(3, WAIT).await, "all three sent");
+        wait_until_sent(&dbc, campaign_id, 3).await;
         h.app.drain_background().await;
 
         // Assert (1): one root message in the requester's DM, opened with
@@ -199,7 +214,9 @@ storage_test!(
             "progress: {texts:?}"
         );
         assert!(
-            texts.iter().any(|t| t.contains("3 sent") && t.contains("unsubscribed")),
+            texts
+                .iter()
+                .any(|t| t.contains("3 sent") && t.contains("unsubscribed")),
             "summary: {texts:?}"
         );
         assert!(
@@ -211,7 +228,11 @@ storage_test!(
             everywhere.iter().all(|c| c.body["channel"] != APPROVALS),
             "nothing in the approvals channel: {everywhere:?}"
         );
-        assert_eq!(everywhere.len(), 1 + in_thread.len(), "all but the root are in the thread");
+        assert_eq!(
+            everywhere.len(),
+            1 + in_thread.len(),
+            "all but the root are in the thread"
+        );
     }
 );
 
