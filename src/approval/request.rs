@@ -534,7 +534,13 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, Sub
         });
     }
     match outcome {
-        Submitted::Queued { .. } => app.dispatcher.wake(),
+        Submitted::Queued { campaign_id, .. } => {
+            app.dispatcher.wake();
+            let app2 = app.clone();
+            app.spawn("start a campaign's thread", async move {
+                crate::campaigns::thread::open(&app2, campaign_id).await
+            });
+        }
         Submitted::AwaitingApproval { approval_id, .. } => {
             let app2 = app.clone();
             app.spawn("post an approval request", async move {

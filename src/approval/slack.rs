@@ -57,6 +57,7 @@ pub(crate) struct RequestView {
     pub schedule: String,
     pub source: Option<String>,
     pub revision: i32,
+    pub campaign_state: String,
 }
 
 pub(crate) async fn load(
@@ -70,7 +71,7 @@ pub(crate) async fn load(
          a.decided_by AS decided_by, a.decided_at AS decided_at, a.reason AS reason, \
          a.slack_channel AS slack_channel, a.slack_ts AS slack_ts, a.created_at AS created_at, \
          c.name AS name, c.channel AS channel, c.audience AS audience, c.schedule AS schedule, \
-         c.source AS source, c.revision AS revision \
+         c.source AS source, c.revision AS revision, c.state AS campaign_state \
          FROM approvals a JOIN campaigns c ON c.id = a.campaign_id WHERE a.id = $1",
         [Value::from(id)],
     ))
@@ -280,6 +281,18 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
     } else {
         String::new()
     };
+    // Approved for later and not started: it can still be moved or
+    // cancelled from here (campaigns::reschedule, campaigns::progress).
+    let controls = v.state == "approved"
+        && v.campaign_state == "scheduled"
+        && !crate::campaigns::reschedule::started(&app.db, v.campaign_id, Utc::now()).await?;
+    let outcome = if v.state == "approved" && v.campaign_state == "cancelled" {
+        format!(
+            "{outcome}\n:no_entry_sign: The campaign was cancelled since; nothing more of it is sent."
+        )
+    } else {
+        outcome
+    };
     let blocks = app.blocks.message_blocks(
         "approval_decided.json.j2",
         json!({
@@ -292,6 +305,10 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
             "schedule": v.schedule_text(),
             "outcome": outcome,
             "reason": truncate(&reason, 2000),
+            "controls": controls,
+            "campaign_id": v.campaign_id.to_string(),
+            "cancel_action": actions::CAMPAIGN_CANCEL,
+            "reschedule_action": actions::CAMPAIGN_RESCHEDULE,
         }),
     )?;
     Ok(SlackMessageContent::new()
@@ -336,25 +353,27 @@ pub(crate) async fn post_request_with(
         .await
     {
         Ok(resp) => {
-            let backend = app.db.get_database_backend();
-            for table in ["approvals", "campaigns"] {
-                let key = if table == "approvals" {
-                    v.id
-                } else {
-                    v.campaign_id
-                };
-                app.db
-                    .execute_raw(Statement::from_sql_and_values(
-                        backend,
-                        format!("UPDATE {table} SET slack_channel = $1, slack_ts = $2 WHERE id = $3"),
-                        [
-                            Value::from(resp.channel.0.clone()),
-                            Value::from(resp.ts.0.clone()),
-                            Value::from(key),
-                        ],
-                    ))
-                    .await?;
-            }
+            app.db
+                .execute_raw(Statement::from_sql_and_values(
+                    app.db.get_database_backend(),
+                    "UPDATE approvals SET slack_channel = $1, slack_ts = $2 WHERE id = $3",
+                    [
+                        Value::from(resp.channel.0.clone()),
+                        Value::from(resp.ts.0.clone()),
+                        Value::from(v.id),
+                    ],
+                ))
+                .await?;
+            // The request is the campaign's thread (a newer request of an
+            // edited draft replaces the older one's).
+            crate::campaigns::thread::record(
+                &app.db,
+                v.campaign_id,
+                &resp.channel.0,
+                &resp.ts.0,
+                false,
+            )
+            .await?;
             Ok(())
         }
         Err(e) if matches!(e.code(), Some("not_in_channel" | "channel_not_found")) => {
@@ -450,6 +469,27 @@ pub async fn update_request(app: &App, id: i64) -> anyhow::Result<()> {
         .map_err(|e| anyhow::Error::from(e).context("updating an approval request"))
 }
 
+/// Re-renders the approved request of a campaign, if it has one in Slack
+/// (after the campaign was rescheduled, cancelled, paused…).
+pub async fn update_campaign_request(app: &App, campaign_id: i64) -> anyhow::Result<()> {
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: i64,
+    }
+    let latest = Id::find_by_statement(Statement::from_sql_and_values(
+        app.db.get_database_backend(),
+        "SELECT id FROM approvals WHERE campaign_id = $1 AND state = 'approved' \
+         AND slack_ts IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [Value::from(campaign_id)],
+    ))
+    .one(&app.db)
+    .await?;
+    match latest {
+        Some(a) => update_request(app, a.id).await,
+        None => Ok(()),
+    }
+}
+
 /// What the person who clicked hears; the one place outcomes become words.
 pub fn describe(outcome: &Outcome) -> String {
     match outcome {
@@ -534,7 +574,8 @@ pub async fn handle_action(
     match action.action_id.0.as_str() {
         actions::APPROVAL_APPROVE => app.spawn("decide an approval", async move {
             let outcome = decision::decide(&app2, id, &user, Choice::Approve, Utc::now()).await?;
-            after_decision(&app2, id, &user, channel, &outcome).await
+            after_decision(&app2, id, &user, channel, &outcome).await?;
+            republish_home(&app2, &user, &outcome).await
         }),
         actions::APPROVAL_DENY => {
             // The trigger id dies in 3 s: open the modal first, before any
@@ -564,6 +605,16 @@ pub async fn handle_action(
             }
         }),
         _ => {}
+    }
+    Ok(())
+}
+
+/// The decider's Home lists what waits for them: after their click it is
+/// published again (whether they clicked there or in the approvals
+/// channel), so it never offers a request that is decided.
+async fn republish_home(app: &App, user: &str, outcome: &Outcome) -> anyhow::Result<()> {
+    if !matches!(outcome, Outcome::Refused(_)) {
+        crate::slack::home::publish(app, &SlackUserId::new(user.to_string())).await?;
     }
     Ok(())
 }
@@ -637,7 +688,8 @@ pub async fn handle_deny_submission(
             .await?
             .and_then(|v| v.slack_channel)
             .or_else(|| app2.settings.slack.approvals_channel.clone());
-        after_decision(&app2, id, &user, channel, &outcome).await
+        after_decision(&app2, id, &user, channel, &outcome).await?;
+        republish_home(&app2, &user, &outcome).await
     });
     Ok(SlackInteractionResponse::Empty)
 }

@@ -12,11 +12,17 @@
 //!   checks (it calls [`crate::dispatcher::checks::check_batch`]) and the
 //!   same risk scoring as the approval engine, so what it promises is what
 //!   the send and the approvers will see.
+//!
+//! Once submitted, a campaign lives in its Slack thread ([`thread`],
+//! [`progress`]); one approved for later can be moved ([`reschedule`]) or
+//! cancelled until it starts.
 
 pub mod audience;
 pub mod drafts;
 pub mod preview;
 pub mod progress;
+pub mod reschedule;
+pub mod thread;
 
 use serde::{Deserialize, Serialize};
 

@@ -51,12 +51,17 @@ use crate::{
 pub struct CampaignsSettings {
     /// Least seconds between two edits of a campaign's progress message.
     pub progress_interval_secs: u64,
+    /// The channel id where a campaign that needed no approval gets its
+    /// thread. Unset: the requester's DM with the bot (an automation's
+    /// campaign then gets no thread). See [`super::thread`].
+    pub thread_channel: Option<String>,
 }
 
 impl Default for CampaignsSettings {
     fn default() -> Self {
         Self {
             progress_interval_secs: 5,
+            thread_channel: None,
         }
     }
 }
@@ -634,6 +639,10 @@ impl Choice {
     }
 }
 
+/// The `block_id` of the Reschedule / Cancel buttons on an approved
+/// request (`blocks/approval_decided.json.j2`), to tell where a click was.
+const SCHEDULED_CONTROLS: &str = "scheduled_controls";
+
 /// Whether an action id is one of the progress message's buttons.
 pub fn handles(action_id: &str) -> bool {
     Choice::of(action_id).is_some()
@@ -655,6 +664,19 @@ pub async fn decide(
     campaign_id: i64,
     choice: Choice,
     actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Decided> {
+    decide_via(db, campaign_id, choice, actor, "progress_message", now).await
+}
+
+/// [`decide`], recording where the button was (`progress_message`,
+/// `approval_request`, `home`).
+pub async fn decide_via(
+    db: &sea_orm::DatabaseConnection,
+    campaign_id: i64,
+    choice: Choice,
+    actor: &str,
+    via: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Decided> {
     #[derive(FromQueryResult)]
@@ -694,7 +716,7 @@ pub async fn decide(
         actor,
         choice.audit_action(),
         Some(&format!("campaign:{campaign_id}")),
-        json!({"via": "progress_message", "messages": n}),
+        json!({"via": via, "messages": n}),
     )
     .await?;
     txn.commit().await?;
@@ -712,9 +734,12 @@ pub async fn may_decide(app: &App, campaign_id: i64, user: &str) -> anyhow::Resu
         .is_some_and(|c| c.created_by == user))
 }
 
-/// A click on Pause / Resume / Cancel. The decision is applied before
-/// answering; the message is then edited in place and the person hears back
-/// in an ephemeral message.
+/// A click on Pause / Resume / Cancel — on the progress message, on an
+/// approved request not started yet (Cancel), or on the Home tab. The
+/// decision is applied before answering; the progress message and the
+/// approved request are then edited in place, the person's Home is
+/// published again, and they hear back in an ephemeral message where the
+/// click came from a channel.
 pub async fn handle_action(
     app: &App,
     ev: &SlackInteractionBlockActionsEvent,
@@ -732,12 +757,24 @@ pub async fn handle_action(
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or_else(|| IngressError::Malformed("campaign action without a campaign id".into()))?;
     let now = Utc::now();
+    let from_home = matches!(&ev.container, SlackInteractionActionContainer::View(_));
+    let via = if from_home {
+        "home"
+    } else if action
+        .block_id
+        .as_ref()
+        .is_some_and(|b| b.0 == SCHEDULED_CONTROLS)
+    {
+        "approval_request"
+    } else {
+        "progress_message"
+    };
     let mut changed = false;
     let text = if !may_decide(app, campaign_id, &user.0).await? {
         "Only approvers and the person who requested this campaign can pause, resume or cancel it."
             .to_string()
     } else {
-        match decide(&app.db, campaign_id, choice, &user.0, now).await? {
+        match decide_via(&app.db, campaign_id, choice, &user.0, via, now).await? {
             Decided::Changed(Choice::Pause, n) => {
                 changed = true;
                 format!("Campaign paused; {n} message(s) are held until someone resumes it.")
@@ -762,6 +799,10 @@ pub async fn handle_action(
     app.spawn("answer a campaign decision", async move {
         if changed {
             refresh(&app2, campaign_id, now).await?;
+            crate::approval::slack::update_campaign_request(&app2, campaign_id).await?;
+        }
+        if from_home {
+            crate::slack::home::publish(&app2, &user).await?;
         }
         if let Some(channel) = channel {
             app2.slack

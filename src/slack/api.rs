@@ -40,6 +40,8 @@ pub enum Method {
     ViewsPublish,
     /// Members of `approval.approver_group`.
     UsergroupsUsersList,
+    /// The bot's DM with a requester, for a campaign's thread.
+    ConversationsOpen,
 }
 
 impl Method {
@@ -51,6 +53,7 @@ impl Method {
         Method::ViewsUpdate,
         Method::ViewsPublish,
         Method::UsergroupsUsersList,
+        Method::ConversationsOpen,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Method {
             Method::ViewsUpdate => "views.update",
             Method::ViewsPublish => "views.publish",
             Method::UsergroupsUsersList => "usergroups.users.list",
+            Method::ConversationsOpen => "conversations.open",
         }
     }
 
@@ -73,6 +77,7 @@ impl Method {
             }
             Method::ViewsOpen | Method::ViewsUpdate | Method::ViewsPublish => None,
             Method::UsergroupsUsersList => Some("usergroups:read"),
+            Method::ConversationsOpen => Some("im:write"),
         }
     }
 }
@@ -381,6 +386,20 @@ impl SlackApi {
             })
             .await?;
         Ok(resp.users.into_iter().map(|u| u.0).collect())
+    }
+
+    /// The id (`D…`) of the bot's direct-message channel with `user`,
+    /// opening it if needed.
+    pub async fn open_dm(&self, user: &str) -> Result<String, SlackApiError> {
+        let req = SlackApiConversationsOpenRequest::new()
+            .with_users(vec![SlackUserId::new(user.to_string())]);
+        let (client, token, req) = (&self.client, &self.token, &req);
+        let resp = self
+            .call(Method::ConversationsOpen, move || async move {
+                client.open_session(token).conversations_open(req).await
+            })
+            .await?;
+        Ok(resp.channel.id.0)
     }
 
     pub async fn views_publish(

@@ -4,22 +4,37 @@
 //! progress, contacts going cold, the last 7 days' rates against the targets,
 //! and the setup checklist.
 //!
+//! What waits for the user has buttons, with the same action ids as the
+//! buttons elsewhere and so the same handlers and rules: Approve / Deny on
+//! each approval (`approval::slack`, as in the approvals channel), Open on a
+//! draft (the composer, as `/warm drafts` opens it), Pause / Resume /
+//! Cancel on a running campaign the user requested or may decide on
+//! (`campaigns::progress`), Reschedule / Cancel on a scheduled one
+//! (`campaigns::reschedule`). Those handlers publish the Home again after
+//! the click.
+//!
 //! Invariants:
 //! - The approvals section is shown only to approvers, and lists only what
 //!   that approver may decide (not their own requests unless
 //!   `approval.allow_self_approval`), the same rule a click is checked by.
-//! - Every list is cut at [`LIST`] items with "and N more", so the view stays
-//!   under Slack's 100-block limit whatever the data (checked by `blocks`).
+//! - Buttons are only offered to whom a click would be allowed; the click
+//!   is checked again by its handler all the same.
+//! - Every list is cut at [`LIST`] items ([`ACTIONABLE`] for lists with a
+//!   row of buttons per item) with "and N more", so the view stays under
+//!   Slack's 100-block limit whatever the data (checked by `blocks`).
 //! - Contacts are named by name or a masked address, never a whole one.
 
 use chrono::{DateTime, Duration, Utc};
 use slack_morphism::prelude::*;
 
-use super::{api::SlackApiError, setup_status};
+use super::{api::SlackApiError, interactions::actions, setup_status};
 use crate::{reports::stats, state::App};
 
 /// Items per list on the Home tab.
 pub const LIST: u64 = 10;
+
+/// Items per list whose items carry a row of buttons (two blocks each).
+pub const ACTIONABLE: u64 = 5;
 
 /// A campaign of the user's that is not out yet: a draft, waiting for an
 /// approver, or scheduled.
@@ -61,7 +76,7 @@ pub async fn context(
                 now,
                 Some(&user.0),
                 app.settings.approval.allow_self_approval,
-                LIST,
+                ACTIONABLE,
             )
             .await?,
         )
@@ -73,12 +88,21 @@ pub async fn context(
         "command": app.settings.slack.command,
         "items": items,
         "missing": missing,
-        "refresh_action": super::interactions::actions::HOME_REFRESH,
+        "refresh_action": actions::HOME_REFRESH,
         "approver": approver,
         "pending": pending,
-        "drafts": stats::drafts_by_author(db, &user.0, LIST).await?,
-        "mine": stats::campaigns_by_requester(db, &user.0, MINE_STATES, LIST).await?,
-        "running": stats::running_campaigns(db, LIST).await?,
+        "drafts": stats::drafts_by_author(db, &user.0, ACTIONABLE).await?,
+        "mine": stats::campaigns_by_requester(db, &user.0, MINE_STATES, ACTIONABLE).await?,
+        "running": stats::running_campaigns(db, ACTIONABLE).await?,
+        "actions": {
+            "approve": actions::APPROVAL_APPROVE,
+            "deny": actions::APPROVAL_DENY,
+            "open": actions::CAMPAIGN_OPEN,
+            "pause": actions::CAMPAIGN_PAUSE,
+            "resume": actions::CAMPAIGN_RESUME,
+            "cancel": actions::CAMPAIGN_CANCEL,
+            "reschedule": actions::CAMPAIGN_RESCHEDULE,
+        },
         "going_cold": stats::going_cold(db, LIST).await?,
         "rates": stats::rates(db, now - Duration::days(7), now).await?,
         "unsubscribe_target": format!("{}%", crate::reports::UNSUBSCRIBE_TARGET * 100.0),

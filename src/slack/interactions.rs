@@ -54,6 +54,11 @@ pub mod actions {
     pub const CAMPAIGN_SAVE: &str = "campaign_save";
     /// In the campaign preview: back to the form.
     pub const CAMPAIGN_EDIT: &str = "campaign_edit";
+    /// On an approved request of a campaign not started yet, and on the
+    /// Home tab: open the reschedule modal.
+    pub const CAMPAIGN_RESCHEDULE: &str = "campaign_reschedule";
+    /// `callback_id` of the reschedule modal.
+    pub const CAMPAIGN_RESCHEDULE_SUBMIT: &str = "campaign_reschedule_submit";
 }
 
 /// `POST /slack/interactions` (already signature-checked). The body is a
@@ -102,6 +107,8 @@ pub async fn handle(
                     || action.action_id.0 == actions::BREAKER_CANCEL
                 {
                     super::campaign_alerts::handle_action(app, &ev, action).await?;
+                } else if crate::campaigns::reschedule::handles(&action.action_id.0) {
+                    crate::campaigns::reschedule::handle_action(app, &ev, action).await?;
                 } else if crate::campaigns::progress::handles(&action.action_id.0) {
                     crate::campaigns::progress::handle_action(app, &ev, action).await?;
                 } else if [
@@ -125,6 +132,11 @@ pub async fn handle(
             if crate::approval::slack::is_deny_submission(&ev) =>
         {
             return crate::approval::slack::handle_deny_submission(app, &ev).await;
+        }
+        SlackInteractionEvent::ViewSubmission(ev)
+            if crate::campaigns::reschedule::owns_view(&ev) =>
+        {
+            return crate::campaigns::reschedule::on_view_submission(app, &ev).await;
         }
         SlackInteractionEvent::ViewSubmission(ev) if super::campaigns::owns_view(&ev) => {
             return Ok(super::campaigns::on_view_submission(app, &ev).await?);

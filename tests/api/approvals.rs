@@ -28,15 +28,15 @@ use crate::{
 pub(crate) const APPROVALS: &str = "C0APPROVE";
 pub(crate) const APPROVER: &str = "U0APPROVER";
 const SECOND: &str = "U0SECOND";
-const ASKER: &str = "U0ASKER";
+pub(crate) const ASKER: &str = "U0ASKER";
 const WAIT: Duration = Duration::from_secs(15);
 
-struct Harness {
-    app: TestApp,
-    core: Arc<Core>,
+pub(crate) struct Harness {
+    pub(crate) app: TestApp,
+    pub(crate) core: Arc<Core>,
 }
 
-async fn spawn_on(db: TestDb, f: impl FnOnce(&mut Settings)) -> Harness {
+pub(crate) async fn spawn_on(db: TestDb, f: impl FnOnce(&mut Settings)) -> Harness {
     let core = Core::new(Behaviour::default());
     let mut registry = Registry::new();
     registry.register(Arc::new(TestProvider::in_process(core.clone())));
@@ -60,7 +60,7 @@ async fn spawn(f: impl FnOnce(&mut Settings)) -> Harness {
     spawn_on(TestDb::new(Backend::Sqlite).await.expect("SQLite"), f).await
 }
 
-async fn named_contacts(db: &DatabaseConnection, n: usize) -> Vec<i64> {
+pub(crate) async fn named_contacts(db: &DatabaseConnection, n: usize) -> Vec<i64> {
     let ids = seed_contacts(db, n, true).await;
     db.execute_unprepared("UPDATE contacts SET first_name = 'Ada', last_name = 'Lovelace'")
         .await
@@ -69,7 +69,7 @@ async fn named_contacts(db: &DatabaseConnection, n: usize) -> Vec<i64> {
 }
 
 /// The `check_in` template has gone out before, so it is not new content.
-async fn check_in_was_sent_before(db: &DatabaseConnection, contact: i64) {
+pub(crate) async fn check_in_was_sent_before(db: &DatabaseConnection, contact: i64) {
     let m = ledger::NewMessage {
         provider: "offline".into(),
         template: Some("check_in".into()),
@@ -86,7 +86,13 @@ async fn check_in_was_sent_before(db: &DatabaseConnection, contact: i64) {
     .unwrap();
 }
 
-fn inline(name: &str, by: &str, recipients: Vec<i64>, body: &str, source: &str) -> SendRequest {
+pub(crate) fn inline(
+    name: &str,
+    by: &str,
+    recipients: Vec<i64>,
+    body: &str,
+    source: &str,
+) -> SendRequest {
     SendRequest {
         name: name.into(),
         channel: "email".into(),
@@ -102,7 +108,7 @@ fn inline(name: &str, by: &str, recipients: Vec<i64>, body: &str, source: &str) 
     }
 }
 
-async fn awaiting(h: &Harness, req: SendRequest) -> (i64, i64) {
+pub(crate) async fn awaiting(h: &Harness, req: SendRequest) -> (i64, i64) {
     match approval::submit(&h.app.app, req).await.expect("submitted") {
         Submitted::AwaitingApproval {
             campaign_id,
@@ -219,7 +225,8 @@ async fn a_low_risk_one_contact_send_goes_straight_out() {
     let outcome = approval::submit(&h.app.app, req.clone()).await.unwrap();
     let again = approval::submit(&h.app.app, req).await.unwrap();
 
-    // Assert: queued, sent once, no request posted; a repeat changes nothing.
+    // Assert: queued, sent once, no request posted (the send's thread is in
+    // the requester's DM, not the approvals channel); a repeat changes nothing.
     let Submitted::Queued {
         campaign_id,
         messages: 1,
@@ -231,7 +238,13 @@ async fn a_low_risk_one_contact_send_goes_straight_out() {
     assert!(h.core.wait_for_accepted(1, WAIT).await);
     h.app.drain_background().await;
     assert_eq!(h.core.accepted().len(), 1);
-    assert!(h.app.fake.calls_to("chat.postMessage").is_empty());
+    let posts = h.app.fake.calls_to("chat.postMessage");
+    assert!(
+        posts.iter().all(|p| p.body["channel"] != APPROVALS),
+        "{posts:?}"
+    );
+    let roots = posts.iter().filter(|p| p.body.get("thread_ts").is_none());
+    assert_eq!(roots.count(), 1, "one thread root, however often submitted");
     assert_eq!(
         count(&db, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM approvals").await,
         0

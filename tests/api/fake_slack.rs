@@ -391,11 +391,38 @@ fn answer(shared: &Shared, method: &str, body: &Value) -> Option<Value> {
             }
             json!({"ok": true, "view": view})
         }
+        // The DM's id is derived from the user's, so tests can predict it;
+        // Slack's own ids are unrelated but always start with `D`.
+        "conversations.open" => {
+            let users = match body.get("users") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Some(Value::String(s)) => s.clone(),
+                _ => return Some(json!({"ok": false, "error": "users_list_not_supplied"})),
+            };
+            match users.split(',').collect::<Vec<_>>().as_slice() {
+                [one] if !one.is_empty() => json!({
+                    "ok": true,
+                    "no_op": true,
+                    "already_open": true,
+                    "channel": {"id": dm_of(one)}
+                }),
+                _ => json!({"ok": false, "error": "not_enough_users"}),
+            }
+        }
         "apps.connections.open" => {
             json!({"ok": true, "url": format!("ws://{}/socket", shared.addr)})
         }
         _ => return None,
     })
+}
+
+/// The fake's id for the bot's DM with `user` (`U0ASKER` → `D0ASKER`).
+pub fn dm_of(user: &str) -> String {
+    format!("D{}", user.trim_start_matches(['U', 'W']))
 }
 
 async fn socket(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
