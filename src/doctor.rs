@@ -35,8 +35,8 @@ use crate::{
     dispatcher::{
         checks::{self, Verdict},
         claim::Claimed,
-        state::SkipReason,
     },
+    domain::SkipReason,
     state::App,
 };
 

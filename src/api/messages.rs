@@ -36,11 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, JsonBody, idempotency::Idempotency};
 use crate::{
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
-    domain::EmailAddress,
+    dispatcher::ledger::{self, NewMessage},
+    domain::{EmailAddress, MessageState},
     email::compose::ComposeError,
     state::App,
     templates::{Kind, TemplateError},

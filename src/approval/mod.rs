@@ -37,7 +37,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, Statement, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::{dispatcher::state::SkipReason, state::App};
+use crate::{domain::SkipReason, state::App};
 
 /// When a send goes out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

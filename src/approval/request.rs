@@ -27,10 +27,8 @@ use super::{
 };
 use crate::{
     db::placeholders,
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     email::compose::ComposeError,
     state::App,
     templates::{Kind, Rendered, render_part},

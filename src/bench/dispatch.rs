@@ -24,8 +24,8 @@ use crate::{
     dispatcher::{
         Dispatcher,
         ledger::{self, NewMessage},
-        state::MessageState,
     },
+    domain::MessageState,
     providers::{
         Registry,
         test_provider::{Behaviour, Core, TestProvider},

@@ -22,8 +22,8 @@ use crate::{
     dispatcher::{
         Dispatcher,
         ledger::{self, NewMessage},
-        state::MessageState,
     },
+    domain::MessageState,
     email::EmailContent,
     providers::{
         Registry,

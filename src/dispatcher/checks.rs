@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::{
     db::placeholders,
-    domain::{Channel, MessageKind},
+    domain::{Channel, MessageKind, SkipReason},
 };
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Deserialize;
 
-use super::{claim::Claimed, state::SkipReason};
+use super::claim::Claimed;
 
 /// `[caps]`: marketing messages per contact, across campaigns, triggers and
 /// nudges. Transactional messages are not capped.

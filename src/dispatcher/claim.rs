@@ -25,8 +25,8 @@ use sea_orm::{
 use super::{
     checks::{ContactRow, Facts},
     ledger,
-    state::MessageState,
 };
+use crate::domain::MessageState;
 use crate::providers::Registry;
 
 /// A message a worker holds.

@@ -15,11 +15,10 @@
 use std::collections::BTreeMap;
 
 use crate::db::placeholders;
+use crate::domain::{MessageState, SkipReason};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use sha2::Digest;
-
-use super::state::{MessageState, SkipReason};
 
 /// The ledger id of the message that `source` sends to `recipient` on
 /// `channel`: deterministic, so a repeat of the same decision is a no-op.

@@ -24,7 +24,6 @@ pub mod claim;
 pub mod ledger;
 pub mod limiter;
 pub mod retry;
-pub mod state;
 pub mod worker;
 
 use std::{sync::Arc, time::Duration};

@@ -20,8 +20,8 @@ use super::{
     ledger,
     limiter::RateLimiter,
     retry::RetryPolicy,
-    state::MessageState,
 };
+use crate::domain::MessageState;
 use crate::providers::{OutgoingMessage, Provider, ProviderSettings, SendOutcome};
 
 /// Everything a worker needs, shared by all workers of a process.

@@ -87,6 +87,9 @@ impl Channel {
     }
 }
 
+super::sql::sql_names!(Channel);
+super::sql::sql_names!(MessageKind);
+
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -61,11 +61,8 @@ pub use keywords::Keyword;
 
 use crate::{
     consent::{self, Source},
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::{MessageState, SkipReason},
-    },
-    domain::{E164Phone, EmailAddress, mask_email, mask_phone},
+    dispatcher::ledger::{self, NewMessage},
+    domain::{E164Phone, EmailAddress, MessageState, SkipReason, mask_email, mask_phone},
     interactions::{self, Direction, NewInteraction},
     state::App,
 };

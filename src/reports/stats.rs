@@ -450,9 +450,7 @@ pub async fn running_campaigns(
         let total: i64 = progress.values().sum();
         let done: i64 = progress
             .iter()
-            .filter(|(s, _)| {
-                crate::dispatcher::state::MessageState::parse(s).is_some_and(|s| s.is_settled())
-            })
+            .filter(|(s, _)| crate::domain::MessageState::parse(s).is_some_and(|s| s.is_settled()))
             .map(|(_, n)| n)
             .sum();
         items.push(RunningCampaign {

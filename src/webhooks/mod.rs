@@ -13,7 +13,7 @@
 //!   nothing and so changes nothing, yet is answered 200 so the provider
 //!   stops retrying.
 //! - **Never backwards.** Effects are guarded `UPDATE`s allowed by
-//!   [`MessageState::can_move_to`](crate::dispatcher::state::MessageState::can_move_to);
+//!   [`MessageState::can_move_to`](crate::domain::MessageState::can_move_to);
 //!   an event that arrives after a later one is recorded, not applied.
 //! - **Committed before 200.** Slack notices run after the commit, off the
 //!   request path (`App::spawn`), so a slow Slack never delays the answer and

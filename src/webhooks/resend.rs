@@ -66,8 +66,8 @@ use crate::{
     dispatcher::{
         breaker::{self, Tripped},
         ledger,
-        state::MessageState,
     },
+    domain::MessageState,
     slack::campaign_alerts::{self, Notice, NoticeKind},
     state::App,
 };

@@ -15,8 +15,8 @@ use warmline::{
     dispatcher::{
         Dispatcher, claim,
         ledger::{self, NewMessage, Resolution},
-        state::MessageState,
     },
+    domain::MessageState,
     providers::{
         Registry,
         test_provider::{Behaviour, Core, TestProvider},

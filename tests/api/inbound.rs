@@ -17,10 +17,8 @@ use serde_json::{Value, json};
 use warmline::{
     consent::{self, Source},
     db::entities::contacts,
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     providers::{
         Limits, OutgoingMessage, Provider, Registry, SendOutcome,
         test_provider::{Behaviour, Core, TestProvider},

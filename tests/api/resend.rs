@@ -8,10 +8,8 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, FromQueryResult, Statement};
 use warmline::{
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     email::EmailContent,
     providers::{
         OutgoingMessage, Provider, ProviderSettings, SendOutcome,

@@ -22,10 +22,8 @@ use serde::Deserialize;
 use serde_json::json;
 use warmline::{
     db::entities::{consents, contacts},
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     providers::{OutgoingMessage, Provider, ProviderSettings, SendOutcome, smtp::SmtpProvider},
 };
 

@@ -9,10 +9,8 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement, Value};
 use serde_json::json;
 use warmline::{
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     providers::{ProviderSettings, Registry},
     settings::Settings,
     webhooks::svix,
