@@ -15,8 +15,20 @@ use serde::{Deserialize, Serialize};
 
 /// Stored as its name (`TEXT`) in `messages.state` and `message_events.state`;
 /// decodes straight from a row.
+/// Ordered along the lifecycle, as declared.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumIter, DeriveActiveEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "snake_case")]
 #[sea_orm(rs_type = "String", db_type = "Text")]

@@ -450,7 +450,7 @@ pub async fn running_campaigns(
         let total: i64 = progress.values().sum();
         let done: i64 = progress
             .iter()
-            .filter(|(s, _)| crate::domain::MessageState::parse(s).is_some_and(|s| s.is_settled()))
+            .filter(|(s, _)| s.is_settled())
             .map(|(_, n)| n)
             .sum();
         items.push(RunningCampaign {
@@ -461,7 +461,10 @@ pub async fn running_campaigns(
             total,
             done,
             percent: if total > 0 { done * 100 / total } else { 0 },
-            progress,
+            progress: progress
+                .into_iter()
+                .map(|(s, n)| (s.to_string(), n))
+                .collect(),
         });
     }
     Ok(Truncated::new(items, total))
