@@ -602,11 +602,14 @@ async fn answered_message(
     // moved by hand, so the last update stands in for it.
     Ok(Answered::find_by_statement(Statement::from_sql_and_values(
         txn.get_database_backend(),
-        "SELECT m.id, c.name AS campaign_name, c.slack_channel, c.slack_ts \
-         FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id \
-         WHERE m.channel = $1 AND m.state IN ('sent', 'delivered', 'bounced', 'complained') \
-           AND (m.contact_id = $2 OR LOWER(m.address) = $3) \
-         ORDER BY COALESCE(m.sent_at, m.updated_at) DESC, m.id DESC LIMIT 1",
+        format!(
+            "SELECT m.id, c.name AS campaign_name, c.slack_channel, c.slack_ts \
+             FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id \
+             WHERE m.channel = $1 AND m.state IN ({accepted}) \
+               AND (m.contact_id = $2 OR LOWER(m.address) = $3) \
+             ORDER BY COALESCE(m.sent_at, m.updated_at) DESC, m.id DESC LIMIT 1",
+            accepted = MessageState::sql_list(MessageState::ACCEPTED),
+        ),
         [
             Value::from(msg.channel.as_str()),
             Value::from(contact_id),
