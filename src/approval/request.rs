@@ -28,7 +28,7 @@ use super::{
 use crate::{
     db::placeholders,
     dispatcher::ledger::{self, NewMessage},
-    domain::{ApprovalState, CampaignState, MessageState},
+    domain::{ApprovalState, CampaignState, Channel, MessageState},
     email::compose::ComposeError,
     state::App,
     templates::{Kind, Rendered, render_part},
@@ -172,11 +172,13 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
     if let Some(missing) = ids.iter().find(|i| !recipients.iter().any(|r| r.id == **i)) {
         return Err(SubmitError::UnknownContact(*missing).into());
     }
+    let no_provider = || SubmitError::NoProvider(req.channel.clone());
+    let channel = Channel::parse(&req.channel).ok_or_else(no_provider)?;
     let provider = app
         .dispatcher
         .registry()
-        .for_channel_named(&req.channel)
-        .ok_or_else(|| SubmitError::NoProvider(req.channel.clone()))?;
+        .for_channel(channel)
+        .ok_or_else(no_provider)?;
     let (template, kind) = match &req.content {
         Content::Template { name } => {
             let t = app
@@ -230,7 +232,7 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
                 html: None,
             },
         };
-        let (payload, address) = if req.channel == "email" {
+        let (payload, address) = if channel == Channel::Email {
             if c.email.as_deref().is_none_or(str::is_empty) {
                 return Err(SubmitError::NoAddress {
                     contact: c.id,
@@ -267,8 +269,8 @@ async fn prepare(app: &App, req: &SendRequest) -> anyhow::Result<Prepared> {
             source: String::new(),
             campaign_id: None,
             contact_id: Some(c.id),
-            channel: req.channel.clone(),
-            kind: kind.as_str().to_string(),
+            channel,
+            kind,
             address,
             provider: provider.name().to_string(),
             payload,

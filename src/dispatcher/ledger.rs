@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::placeholders;
-use crate::domain::{CampaignState, MessageState, SkipReason};
+use crate::domain::{CampaignState, Channel, MessageKind, MessageState, SkipReason};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use sha2::Digest;
@@ -36,9 +36,8 @@ pub struct NewMessage {
     pub source: String,
     pub campaign_id: Option<i64>,
     pub contact_id: Option<i64>,
-    pub channel: String,
-    /// `marketing` or `transactional`.
-    pub kind: String,
+    pub channel: Channel,
+    pub kind: MessageKind,
     pub address: Option<String>,
     /// The provider that will carry it.
     pub provider: String,
@@ -59,7 +58,7 @@ impl NewMessage {
             (None, Some(a)) => format!("address:{}", a.to_lowercase()),
             (None, None) => "nobody".into(),
         };
-        message_id(&self.source, &recipient, &self.channel)
+        message_id(&self.source, &recipient, self.channel.as_str())
     }
 }
 
@@ -142,8 +141,8 @@ pub async fn enqueue(
                 Value::from(m.id()),
                 Value::from(m.campaign_id),
                 Value::from(m.contact_id),
-                Value::from(m.channel.clone()),
-                Value::from(m.kind.clone()),
+                Value::from(m.channel.as_str()),
+                Value::from(m.kind.as_str()),
                 Value::from(m.state.as_str()),
                 Value::from(m.provider.clone()),
                 Value::from(m.due_at),

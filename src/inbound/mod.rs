@@ -62,7 +62,9 @@ pub use keywords::Keyword;
 use crate::{
     consent::{self, Source},
     dispatcher::ledger::{self, NewMessage},
-    domain::{E164Phone, EmailAddress, MessageState, SkipReason, mask_email, mask_phone},
+    domain::{
+        E164Phone, EmailAddress, MessageKind, MessageState, SkipReason, mask_email, mask_phone,
+    },
     interactions::{self, Direction, NewInteraction},
     state::App,
 };
@@ -750,8 +752,8 @@ async fn queue_reply(
         source: reply_source(inbound_id),
         campaign_id: None,
         contact_id: Some(contact),
-        channel: channel.to_string(),
-        kind: crate::templates::Kind::Transactional.as_str().to_string(),
+        channel: msg.channel,
+        kind: MessageKind::Transactional,
         // To the address that wrote, not whatever the contact has on file.
         address: Some(msg.from.as_str().to_string()),
         provider: provider.name().to_string(),

@@ -312,8 +312,8 @@ fn message(
         source: source.into(),
         campaign_id: None,
         contact_id: Some(contact),
-        channel: channel.into(),
-        kind: kind.into(),
+        channel: channel.parse().expect("a channel"),
+        kind: kind.parse().expect("a message kind"),
         address: None,
         provider: if channel == "email" {
             "test"

@@ -101,8 +101,8 @@ fn new_message(source: &str, campaign: Option<i64>, i: usize) -> NewMessage {
         source: source.into(),
         campaign_id: campaign,
         contact_id: None,
-        channel: "email".into(),
-        kind: "marketing".into(),
+        channel: warmline::domain::Channel::Email,
+        kind: warmline::domain::MessageKind::Marketing,
         address: Some(format!(
             "Reader{i}.{}@Example.com",
             source.replace(':', "-")
