@@ -248,6 +248,35 @@ mod tests {
         }
     }
 
+    /// The migrations name message states in partial indexes and views
+    /// (they have no CHECK constraints); every name they use must be one
+    /// of ours, or the index would silently cover nothing.
+    #[test]
+    fn the_states_the_migrations_name_are_message_states() {
+        let sources = [
+            include_str!("../../migrations/m20261126_000008_campaign_progress.rs"),
+            include_str!("../../migrations/m20261126_000012_partial_message_indexes.rs"),
+        ];
+        let mut seen = 0;
+        for src in sources {
+            for list in src.split("state IN (").skip(1) {
+                let list = &list[..list.find(')').expect("a closed list")];
+                for name in list.split(',') {
+                    let name = name.trim().trim_matches('\'');
+                    assert!(
+                        MessageState::parse(name).is_some(),
+                        "migration names '{name}', which is not a MessageState"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(
+            seen >= 10,
+            "found only {seen} names: the pattern no longer matches"
+        );
+    }
+
     #[test]
     fn sql_lists_quote_each_name() {
         assert_eq!(MessageState::Sent.sql(), "'sent'");
