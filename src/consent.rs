@@ -27,11 +27,7 @@ use sea_orm::{
     EntityTrait, FromQueryResult, Statement, Value,
 };
 
-use crate::db::entities::consents;
-
-/// The channels consent is tracked for (the same four an unsubscribe token
-/// may name).
-pub const CHANNELS: &[&str] = crate::email::unsubscribe::CHANNELS;
+use crate::{db::entities::consents, domain::Channel};
 
 /// Where a grant or revocation came from. Stored as its [`Source::as_str`]
 /// name; the import stores `import:<file or consent_source>`, which
@@ -100,10 +96,6 @@ pub struct Current {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a consent channel (email, sms, whatsapp, instagram)")]
-pub struct UnknownChannel(pub String);
-
 /// Appends one grant (`granted`) or revocation to the ledger, in the
 /// caller's transaction or connection. `text` is the consent text the
 /// person saw, or its version; `actor` who recorded it.
@@ -116,12 +108,10 @@ pub async fn record(
     actor: Option<&str>,
     text: Option<&str>,
 ) -> anyhow::Result<()> {
-    if !CHANNELS.contains(&channel) {
-        return Err(UnknownChannel(channel.to_string()).into());
-    }
+    let channel: Channel = channel.parse()?;
     consents::Entity::insert(consents::ActiveModel {
         contact_id: Set(contact_id),
-        channel: Set(channel.to_string()),
+        channel: Set(channel.as_str().to_string()),
         granted: Set(granted),
         source: Set(source.as_str().to_string()),
         actor: Set(actor.map(str::to_string)),
@@ -279,7 +269,10 @@ mod tests {
         let err = record(&db, c, "fax", true, Source::Api, None, None)
             .await
             .unwrap_err();
-        assert!(err.downcast_ref::<UnknownChannel>().is_some());
+        assert!(
+            err.downcast_ref::<crate::domain::UnknownChannel>()
+                .is_some()
+        );
     }
 
     #[tokio::test]

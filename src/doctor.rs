@@ -40,8 +40,8 @@ use crate::{
     dispatcher::{
         checks::{self, Verdict},
         claim::Claimed,
-        state::SkipReason,
     },
+    domain::{MessageState, SkipReason},
     state::App,
 };
 
@@ -713,11 +713,16 @@ async fn rates(
 ) -> anyhow::Result<Rates> {
     let row = RateRow::find_by_statement(Statement::from_sql_and_values(
         db.get_database_backend(),
-        "SELECT \
-           CAST(COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'bounced', 'complained') THEN 1 ELSE 0 END), 0) AS BIGINT) AS sends, \
-           CAST(COALESCE(SUM(CASE WHEN state = 'bounced' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bounced, \
-           CAST(COALESCE(SUM(CASE WHEN state = 'complained' THEN 1 ELSE 0 END), 0) AS BIGINT) AS complained \
-         FROM messages WHERE channel = $1 AND sent_at IS NOT NULL AND sent_at >= $2",
+        format!(
+            "SELECT \
+               CAST(COALESCE(SUM(CASE WHEN state IN ({accepted}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS sends, \
+               CAST(COALESCE(SUM(CASE WHEN state = {bounced} THEN 1 ELSE 0 END), 0) AS BIGINT) AS bounced, \
+               CAST(COALESCE(SUM(CASE WHEN state = {complained} THEN 1 ELSE 0 END), 0) AS BIGINT) AS complained \
+             FROM messages WHERE channel = $1 AND sent_at IS NOT NULL AND sent_at >= $2",
+            accepted = MessageState::sql_list(MessageState::ACCEPTED),
+            bounced = MessageState::Bounced.sql(),
+            complained = MessageState::Complained.sql(),
+        ),
         [
             Value::from(channel),
             Value::from(now - Duration::days(WINDOW_DAYS)),

@@ -32,6 +32,7 @@ use serde_json::json;
 use super::{ApiError, Caller, JsonBody, idempotency::Idempotency};
 use crate::{
     contacts::{self, ContactInput, UpsertError, ValidInput},
+    domain::Channel,
     interactions::{Direction, Kind, NewInteraction},
     state::App,
 };
@@ -253,18 +254,14 @@ pub async fn record_interaction(
     let channel = match request.channel.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(c) => Some(
-            crate::consent::CHANNELS
-                .iter()
-                .find(|ch| **ch == c)
+            Channel::parse(c)
                 .ok_or_else(|| {
                     ApiError::invalid(
                         "channel",
-                        format!(
-                            "'{c}' is not a channel ({})",
-                            crate::consent::CHANNELS.join(", ")
-                        ),
+                        format!("'{c}' is not a channel ({})", Channel::names()),
                     )
                 })?
+                .as_str()
                 .to_string(),
         ),
     };

@@ -36,11 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, JsonBody, idempotency::Idempotency};
 use crate::{
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
-    domain::EmailAddress,
+    dispatcher::ledger::{self, NewMessage},
+    domain::{Channel, EmailAddress, MessageState},
     email::compose::ComposeError,
     state::App,
     templates::{Kind, TemplateError},
@@ -169,8 +166,8 @@ async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError
         source: format!("api:{}", uuid::Uuid::now_v7()),
         campaign_id: None,
         contact_id,
-        channel: "email".into(),
-        kind: Kind::Transactional.as_str().into(),
+        channel: Channel::Email,
+        kind: Kind::Transactional,
         address: Some(to.as_str().to_string()),
         provider: provider.name().to_string(),
         payload: content.to_payload(),

@@ -20,7 +20,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 
 use super::{request::release, set_campaign_state, skip_awaiting};
-use crate::state::App;
+use crate::{
+    domain::{ApprovalState, CampaignState, MessageState},
+    state::App,
+};
 
 /// What an approver chose.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +59,7 @@ pub enum Outcome {
     Refused(Refusal),
     /// Someone decided first (or it expired, or was voided); nothing changed.
     AlreadyDecided {
-        state: String,
+        state: ApprovalState,
     },
     /// This approver already voted on this request; nothing changed.
     AlreadyVoted,
@@ -95,7 +98,7 @@ pub async fn is_approver(app: &App, user: &str) -> bool {
 #[derive(Debug, FromQueryResult)]
 pub(crate) struct Locked {
     pub campaign_id: i64,
-    pub state: String,
+    pub state: ApprovalState,
     pub requested_by: String,
     pub content_hash: String,
     pub required_approvals: i32,
@@ -127,7 +130,7 @@ pub(crate) async fn lock_approval(
 pub(crate) async fn finish(
     conn: &impl ConnectionTrait,
     id: i64,
-    state: &str,
+    state: ApprovalState,
     decided_by: Option<&str>,
     reason: Option<&str>,
     now: DateTime<Utc>,
@@ -135,8 +138,11 @@ pub(crate) async fn finish(
     let r = conn
         .execute_raw(Statement::from_sql_and_values(
             conn.get_database_backend(),
-            "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3, reason = $4 \
-             WHERE id = $5 AND state = 'pending'",
+            format!(
+                "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3, reason = $4 \
+                 WHERE id = $5 AND state = {pending}",
+                pending = ApprovalState::Pending.sql(),
+            ),
             [
                 Value::from(state),
                 Value::from(decided_by.map(str::to_string)),
@@ -203,7 +209,7 @@ async fn decide_in(
     let Some(a) = lock_approval(txn, id).await? else {
         return Ok(Outcome::NoSuchApproval);
     };
-    if a.state != "pending" {
+    if a.state != ApprovalState::Pending {
         return Ok(Outcome::AlreadyDecided { state: a.state });
     }
     if *choice == Choice::Approve
@@ -226,7 +232,7 @@ async fn decide_in(
         finish(
             txn,
             id,
-            "void",
+            ApprovalState::Void,
             None,
             Some("the draft changed after the request"),
             now,
@@ -274,11 +280,20 @@ async fn decide_in(
     .await?;
     match choice {
         Choice::Deny { reason } => {
-            if !finish(txn, id, "denied", Some(user), Some(reason), now).await? {
+            if !finish(
+                txn,
+                id,
+                ApprovalState::Denied,
+                Some(user),
+                Some(reason),
+                now,
+            )
+            .await?
+            {
                 anyhow::bail!("approval {id} left pending under our lock");
             }
             skip_awaiting(txn, a.campaign_id, &format!("denied by {user}"), now).await?;
-            set_campaign_state(txn, a.campaign_id, "denied", now).await?;
+            set_campaign_state(txn, a.campaign_id, CampaignState::Denied, now).await?;
             crate::audit::record(
                 txn,
                 user,
@@ -301,7 +316,7 @@ async fn decide_in(
                 });
             }
             let by = so_far.join(",");
-            if !finish(txn, id, "approved", Some(&by), None, now).await? {
+            if !finish(txn, id, ApprovalState::Approved, Some(&by), None, now).await? {
                 anyhow::bail!("approval {id} left pending under our lock");
             }
             let released = release(
@@ -313,7 +328,10 @@ async fn decide_in(
             .await?;
             let scheduled = crate::db::count(
                 txn,
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 AND state = 'queued'",
+                &format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 AND state = {queued}",
+                    queued = MessageState::Queued.sql(),
+                ),
                 vec![Value::from(a.campaign_id)],
             )
             .await?
@@ -321,7 +339,11 @@ async fn decide_in(
             set_campaign_state(
                 txn,
                 a.campaign_id,
-                if scheduled { "scheduled" } else { "running" },
+                if scheduled {
+                    CampaignState::Scheduled
+                } else {
+                    CampaignState::Running
+                },
                 now,
             )
             .await?;

@@ -37,7 +37,10 @@ use chrono::{DateTime, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, Statement, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::{dispatcher::state::SkipReason, state::App};
+use crate::{
+    domain::{CampaignState, MessageState, SkipReason},
+    state::App,
+};
 
 /// When a send goes out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +131,7 @@ pub enum SubmitError {
     AlreadyDecided {
         source_key: String,
         campaign_id: i64,
-        state: String,
+        state: CampaignState,
     },
     /// The database (or another service) failed; nothing was decided.
     #[error(transparent)]
@@ -175,8 +178,12 @@ pub(crate) async fn skip_awaiting(
     let backend = conn.get_database_backend();
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
-        "INSERT INTO message_events (message_id, state, at, detail) \
-         SELECT id, 'skipped', $1, $2 FROM messages WHERE campaign_id = $3 AND state = 'awaiting_approval'",
+        format!(
+            "INSERT INTO message_events (message_id, state, at, detail) \
+             SELECT id, {skipped}, $1, $2 FROM messages WHERE campaign_id = $3 AND state = {awaiting_approval}",
+            skipped = MessageState::Skipped.sql(),
+            awaiting_approval = MessageState::AwaitingApproval.sql(),
+        ),
         [
             Value::from(now),
             Value::from(detail.to_string()),
@@ -187,8 +194,12 @@ pub(crate) async fn skip_awaiting(
     let r = conn
         .execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE messages SET state = 'skipped', skip_reason = $1, updated_at = $2 \
-             WHERE campaign_id = $3 AND state = 'awaiting_approval'",
+            format!(
+                "UPDATE messages SET state = {skipped}, skip_reason = $1, updated_at = $2 \
+                 WHERE campaign_id = $3 AND state = {awaiting_approval}",
+                skipped = MessageState::Skipped.sql(),
+                awaiting_approval = MessageState::AwaitingApproval.sql(),
+            ),
             [
                 Value::from(SkipReason::Cancelled.as_str()),
                 Value::from(now),

@@ -20,7 +20,10 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{decision, set_campaign_state, skip_awaiting};
-use crate::state::App;
+use crate::{
+    domain::{ApprovalState, CampaignState},
+    state::App,
+};
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,7 +62,10 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
     let expire_before = now - chrono::Duration::minutes(i64::from(s.expire_after_minutes));
     for id in ids(
         &app.db,
-        "SELECT id FROM approvals WHERE state = 'pending' AND created_at <= $1 ORDER BY id",
+        &format!(
+            "SELECT id FROM approvals WHERE state = {pending} AND created_at <= $1 ORDER BY id",
+            pending = ApprovalState::Pending.sql(),
+        ),
         vec![Value::from(expire_before)],
     )
     .await?
@@ -75,8 +81,11 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
     let remind_before = now - chrono::Duration::minutes(i64::from(s.remind_after_minutes));
     for id in ids(
         &app.db,
-        "SELECT id FROM approvals WHERE state = 'pending' AND reminded_at IS NULL \
-         AND slack_ts IS NOT NULL AND created_at <= $1 ORDER BY id",
+        &format!(
+            "SELECT id FROM approvals WHERE state = {pending} AND reminded_at IS NULL \
+             AND slack_ts IS NOT NULL AND created_at <= $1 ORDER BY id",
+            pending = ApprovalState::Pending.sql(),
+        ),
         vec![Value::from(remind_before)],
     )
     .await?
@@ -85,7 +94,10 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
             .db
             .execute_raw(Statement::from_sql_and_values(
                 app.db.get_database_backend(),
-                "UPDATE approvals SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL AND state = 'pending'",
+                format!(
+                    "UPDATE approvals SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL AND state = {pending}",
+                    pending = ApprovalState::Pending.sql(),
+                ),
                 [Value::from(now), Value::from(id)],
             ))
             .await?
@@ -100,7 +112,10 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
 
     for id in ids(
         &app.db,
-        "SELECT id FROM approvals WHERE state = 'pending' AND slack_ts IS NULL ORDER BY id",
+        &format!(
+            "SELECT id FROM approvals WHERE state = {pending} AND slack_ts IS NULL ORDER BY id",
+            pending = ApprovalState::Pending.sql(),
+        ),
         vec![],
     )
     .await?
@@ -118,11 +133,11 @@ async fn expire(app: &App, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> 
     let Some(a) = decision::lock_approval(&txn, id).await? else {
         return Ok(false);
     };
-    if a.state != "pending"
+    if a.state != ApprovalState::Pending
         || !decision::finish(
             &txn,
             id,
-            "expired",
+            ApprovalState::Expired,
             None,
             Some("nobody decided in time"),
             now,
@@ -133,7 +148,7 @@ async fn expire(app: &App, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> 
         return Ok(false);
     }
     let skipped = skip_awaiting(&txn, a.campaign_id, "approval expired", now).await?;
-    set_campaign_state(&txn, a.campaign_id, "expired", now).await?;
+    set_campaign_state(&txn, a.campaign_id, CampaignState::Expired, now).await?;
     crate::audit::record(
         &txn,
         "warmline",

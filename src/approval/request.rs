@@ -28,10 +28,8 @@ use super::{
 };
 use crate::{
     db::placeholders,
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::{ApprovalState, CampaignState, Channel, MessageState},
     email::compose::ComposeError,
     state::App,
     templates::{Kind, Rendered, render_part},
@@ -172,11 +170,13 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
     if let Some(missing) = ids.iter().find(|i| !recipients.iter().any(|r| r.id == **i)) {
         return Err(SubmitError::UnknownContact(*missing));
     }
+    let no_provider = || SubmitError::NoProvider(req.channel.clone());
+    let channel = Channel::parse(&req.channel).ok_or_else(no_provider)?;
     let provider = app
         .dispatcher
         .registry()
-        .for_channel_named(&req.channel)
-        .ok_or_else(|| SubmitError::NoProvider(req.channel.clone()))?;
+        .for_channel(channel)
+        .ok_or_else(no_provider)?;
     let (template, kind) = match &req.content {
         Content::Template { name } => {
             let t = app
@@ -229,7 +229,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
                 html: None,
             },
         };
-        let (payload, address) = if req.channel == "email" {
+        let (payload, address) = if channel == Channel::Email {
             if c.email.as_deref().is_none_or(str::is_empty) {
                 return Err(SubmitError::NoAddress {
                     contact: c.id,
@@ -261,8 +261,8 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             source: String::new(),
             campaign_id: None,
             contact_id: Some(c.id),
-            channel: req.channel.clone(),
-            kind: kind.as_str().to_string(),
+            channel,
+            kind,
             address,
             provider: provider.name().to_string(),
             payload,
@@ -286,7 +286,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
 #[derive(Debug, FromQueryResult)]
 struct Existing {
     id: i64,
-    state: String,
+    state: CampaignState,
     content_hash: Option<String>,
     revision: i32,
 }
@@ -319,7 +319,10 @@ async fn pending_approval(
     }
     Ok(Id::find_by_statement(Statement::from_sql_and_values(
         conn.get_database_backend(),
-        "SELECT id FROM approvals WHERE campaign_id = $1 AND state = 'pending' ORDER BY id DESC LIMIT 1",
+        format!(
+            "SELECT id FROM approvals WHERE campaign_id = $1 AND state = {pending} ORDER BY id DESC LIMIT 1",
+            pending = ApprovalState::Pending.sql(),
+        ),
         [Value::from(campaign_id)],
     ))
     .one(conn)
@@ -333,7 +336,7 @@ async fn replay(
     source: &str,
     c: &Existing,
 ) -> Result<Submitted, SubmitError> {
-    if c.state == "awaiting_approval"
+    if c.state == CampaignState::AwaitingApproval
         && let Some(approval_id) = pending_approval(conn, c.id).await?
     {
         return Ok(Submitted::AwaitingApproval {
@@ -341,10 +344,7 @@ async fn replay(
             approval_id,
         });
     }
-    if matches!(
-        c.state.as_str(),
-        "running" | "scheduled" | "paused" | "completed"
-    ) {
+    if CampaignState::GOING.contains(&c.state) {
         let n = crate::db::count(
             conn,
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 AND source = $2",
@@ -362,7 +362,7 @@ async fn replay(
     Err(SubmitError::AlreadyDecided {
         source_key: source.to_string(),
         campaign_id: c.id,
-        state: c.state.clone(),
+        state: c.state,
     })
 }
 
@@ -400,14 +400,18 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, Sub
             txn.commit().await.context("committing a replayed send")?;
             return outcome;
         }
-        Some(c) if c.state == "awaiting_approval" => {
+        Some(c) if c.state == CampaignState::AwaitingApproval => {
             // An edited draft: the old approval saw other content.
             let old = pending_approval(&txn, c.id).await?;
             if let Some(old) = old {
                 txn.execute_raw(Statement::from_sql_and_values(
                     txn.get_database_backend(),
-                    "UPDATE approvals SET state = 'void', decided_at = $1, reason = $2 \
-                     WHERE id = $3 AND state = 'pending'",
+                    format!(
+                        "UPDATE approvals SET state = {void}, decided_at = $1, reason = $2 \
+                         WHERE id = $3 AND state = {pending}",
+                        pending = ApprovalState::Pending.sql(),
+                        void = ApprovalState::Void.sql(),
+                    ),
                     [
                         Value::from(now),
                         Value::from("the draft was edited after the request"),
@@ -469,9 +473,9 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, Sub
                 .iter()
                 .all(|m| m.state == MessageState::Scheduled)
             {
-                "scheduled"
+                CampaignState::Scheduled
             } else {
-                "running"
+                CampaignState::Running
             };
             set_campaign_state(&txn, campaign_id, state, now).await?;
             crate::audit::record(
@@ -494,7 +498,7 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, Sub
         }
         Verdict::Approve { approvers, why } => {
             ledger::enqueue(&txn, &p.messages, now).await?;
-            set_campaign_state(&txn, campaign_id, "awaiting_approval", now).await?;
+            set_campaign_state(&txn, campaign_id, CampaignState::AwaitingApproval, now).await?;
             let approval_id = insert_approval(
                 &txn,
                 campaign_id,
@@ -587,9 +591,12 @@ async fn insert_campaign(
     let (audience, subject, body, schedule) = campaign_values(req, p);
     let row = Id::find_by_statement(Statement::from_sql_and_values(
         conn.get_database_backend(),
-        "INSERT INTO campaigns (name, channel, state, created_by, audience, subject, body, template, \
-         schedule, content_hash, source, revision, created_at, updated_at) \
-         VALUES ($1, $2, 'draft', $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) RETURNING id",
+        format!(
+            "INSERT INTO campaigns (name, channel, state, created_by, audience, subject, body, template, \
+             schedule, content_hash, source, revision, created_at, updated_at) \
+             VALUES ($1, $2, {draft}, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) RETURNING id",
+            draft = CampaignState::Draft.sql(),
+        ),
         [
             Value::from(req.name.clone()),
             Value::from(req.channel.clone()),
@@ -655,8 +662,11 @@ async fn insert_approval(
     }
     let row = Id::find_by_statement(Statement::from_sql_and_values(
         conn.get_database_backend(),
-        "INSERT INTO approvals (campaign_id, state, requested_by, content_hash, required_approvals, \
-         risk, risk_reasons, created_at) VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7) RETURNING id",
+        format!(
+            "INSERT INTO approvals (campaign_id, state, requested_by, content_hash, required_approvals, \
+             risk, risk_reasons, created_at) VALUES ($1, {pending}, $2, $3, $4, $5, $6, $7) RETURNING id",
+            pending = ApprovalState::Pending.sql(),
+        ),
         [
             Value::from(campaign_id),
             Value::from(req.requested_by.clone()),
@@ -705,8 +715,11 @@ pub(crate) async fn release(
         }
         let rows = Row::find_by_statement(Statement::from_sql_and_values(
             backend,
-            "SELECT m.id, c.timezone FROM messages m LEFT JOIN contacts c ON c.id = m.contact_id \
-             WHERE m.campaign_id = $1 AND m.state = 'awaiting_approval'",
+            format!(
+                "SELECT m.id, c.timezone FROM messages m LEFT JOIN contacts c ON c.id = m.contact_id \
+                 WHERE m.campaign_id = $1 AND m.state = {awaiting_approval}",
+                awaiting_approval = MessageState::AwaitingApproval.sql(),
+            ),
             [Value::from(campaign_id)],
         ))
         .all(conn)
@@ -736,15 +749,16 @@ pub(crate) async fn release(
     }
     let mut moved = 0;
     for (to, cond, set_due) in [
-        ("scheduled", "next_attempt_at > $2", ""),
-        ("queued", "1 = 1", ", next_attempt_at = $2"),
+        (MessageState::Scheduled, "next_attempt_at > $2", ""),
+        (MessageState::Queued, "1 = 1", ", next_attempt_at = $2"),
     ] {
         conn.execute_raw(Statement::from_sql_and_values(
             backend,
             format!(
                 "INSERT INTO message_events (message_id, state, at, detail) \
                  SELECT id, $1, $2, 'approved' FROM messages \
-                 WHERE campaign_id = $3 AND state = 'awaiting_approval' AND {cond}"
+                 WHERE campaign_id = $3 AND state = {awaiting_approval} AND {cond}",
+                awaiting_approval = MessageState::AwaitingApproval.sql(),
             ),
             [Value::from(to), Value::from(now), Value::from(campaign_id)],
         ))
@@ -754,7 +768,8 @@ pub(crate) async fn release(
                 backend,
                 format!(
                     "UPDATE messages SET state = $1, updated_at = $2{set_due} \
-                     WHERE campaign_id = $3 AND state = 'awaiting_approval' AND {cond}"
+                     WHERE campaign_id = $3 AND state = {awaiting_approval} AND {cond}",
+                    awaiting_approval = MessageState::AwaitingApproval.sql(),
                 ),
                 [Value::from(to), Value::from(now), Value::from(campaign_id)],
             ))

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{CampaignState, MessageState};
+
 /// What is known about a send before it goes anywhere.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RiskFacts {
@@ -114,8 +116,11 @@ pub async fn assess_send(
         Some(name) => {
             let sent = crate::db::count(
                 db,
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE template = $1 \
-                 AND state IN ('sent', 'delivered', 'bounced', 'complained')",
+                &format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE template = $1 \
+                     AND state IN ({})",
+                    MessageState::sql_list(MessageState::ACCEPTED)
+                ),
                 vec![Value::from(name.to_string())],
             )
             .await?;
@@ -124,8 +129,11 @@ pub async fn assess_send(
     };
     let earlier = crate::db::count(
         db,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE created_by = $1 \
-         AND state IN ('running', 'scheduled', 'paused', 'completed') AND (source IS NULL OR source <> $2)",
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE created_by = $1 \
+             AND state IN ({}) AND (source IS NULL OR source <> $2)",
+            CampaignState::sql_list(&CampaignState::GOING)
+        ),
         vec![
             Value::from(requested_by.to_string()),
             Value::from(source.to_string()),

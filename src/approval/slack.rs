@@ -28,7 +28,7 @@ use super::{
     is_person, revision_source,
 };
 use crate::{
-    domain::mask_addresses,
+    domain::{ApprovalState, mask_addresses},
     slack::{error::IngressError, interactions::actions},
     state::App,
 };
@@ -40,7 +40,7 @@ use crate::slack::mrkdwn::{escape, truncate};
 pub(crate) struct RequestView {
     pub id: i64,
     pub campaign_id: i64,
-    pub state: String,
+    pub state: ApprovalState,
     pub requested_by: String,
     pub required_approvals: i32,
     pub risk: i32,
@@ -57,7 +57,7 @@ pub(crate) struct RequestView {
     pub schedule: String,
     pub source: Option<String>,
     pub revision: i32,
-    pub campaign_state: String,
+    pub campaign_state: crate::domain::CampaignState,
 }
 
 pub(crate) async fn load(
@@ -208,7 +208,7 @@ fn status_line(v: &RequestView, so_far: &[String]) -> String {
 async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageContent> {
     let title = escape(&truncate(&v.name, 200));
     let audience = v.audience_ids().len();
-    if v.state == "pending" {
+    if v.state == ApprovalState::Pending {
         let so_far = decision::approvers_so_far(&app.db, v.id).await?;
         let (to, subject, text) = preview(app, v).await?;
         let reasons = v.reasons();
@@ -249,26 +249,26 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
             .with_blocks(blocks));
     }
     let at = when(v.decided_at);
-    let (header, outcome) = match v.state.as_str() {
-        "approved" => (
+    let (header, outcome) = match v.state {
+        ApprovalState::Approved => (
             "Approved",
             format!(
                 ":white_check_mark: Approved by {} on {at}. The messages are queued.",
                 mentions(v.decided_by.as_deref().unwrap_or_default())
             ),
         ),
-        "denied" => (
+        ApprovalState::Denied => (
             "Denied",
             format!(
                 ":no_entry: Denied by {} on {at}. Nothing was sent.",
                 mentions(v.decided_by.as_deref().unwrap_or_default())
             ),
         ),
-        "expired" => (
+        ApprovalState::Expired => (
             "Expired",
             format!(":hourglass: Expired on {at}: nobody decided in time. Nothing was sent."),
         ),
-        "void" => (
+        ApprovalState::Void => (
             "Void: the draft changed",
             format!(
                 ":wastebasket: Void since {at}: the draft was edited after this request, so this approval no longer applies. Nothing was sent from it; a new request replaces it."
@@ -276,17 +276,19 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
         ),
         other => ("Decided", format!("{other} on {at}.")),
     };
-    let reason = if v.state == "denied" {
+    let reason = if v.state == ApprovalState::Denied {
         v.reason.as_deref().map(escape).unwrap_or_default()
     } else {
         String::new()
     };
     // Approved for later and not started: it can still be moved or
     // cancelled from here (campaigns::reschedule, campaigns::progress).
-    let controls = v.state == "approved"
-        && v.campaign_state == "scheduled"
+    let controls = v.state == ApprovalState::Approved
+        && v.campaign_state == crate::domain::CampaignState::Scheduled
         && !crate::campaigns::reschedule::started(&app.db, v.campaign_id, Utc::now()).await?;
-    let outcome = if v.state == "approved" && v.campaign_state == "cancelled" {
+    let outcome = if v.state == ApprovalState::Approved
+        && v.campaign_state == crate::domain::CampaignState::Cancelled
+    {
         format!(
             "{outcome}\n:no_entry_sign: The campaign was cancelled since; nothing more of it is sent."
         )
@@ -330,7 +332,7 @@ pub(crate) async fn post_request_with(
     let Some(v) = load(&app.db, id).await? else {
         return Ok(());
     };
-    if v.state != "pending" || v.slack_ts.is_some() {
+    if v.state != ApprovalState::Pending || v.slack_ts.is_some() {
         return Ok(());
     }
     let Some(channel) = app.settings.slack.approvals_channel.clone() else {

@@ -28,6 +28,7 @@ use tokio::process::{Child, Command};
 use super::dispatch::{fresh_database, message_for, seed_contacts};
 use crate::{
     dispatcher::ledger,
+    domain::MessageState,
     providers::test_provider::{Behaviour, Core, serve_sink},
 };
 
@@ -111,7 +112,7 @@ impl Harness {
 #[derive(FromQueryResult)]
 struct Row {
     id: String,
-    state: String,
+    state: MessageState,
 }
 
 async fn ledger_rows(db: &DatabaseConnection) -> anyhow::Result<Vec<Row>> {
@@ -126,7 +127,14 @@ async fn ledger_rows(db: &DatabaseConnection) -> anyhow::Result<Vec<Row>> {
 async fn unsettled(db: &DatabaseConnection) -> anyhow::Result<i64> {
     crate::db::count(
         db,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state IN ({})",
+            MessageState::sql_list(&[
+                MessageState::Queued,
+                MessageState::Deferred,
+                MessageState::Sending
+            ])
+        ),
         vec![],
     )
     .await
@@ -276,21 +284,24 @@ pub async fn run(
     let mut ambiguous_accepted = 0;
     for r in &rows {
         let n = accepted.get(&r.id).copied().unwrap_or(0);
-        match r.state.as_str() {
-            "sent" if n == 0 => lost += 1,
-            "ambiguous" if n > 0 => ambiguous_accepted += 1,
+        match r.state {
+            MessageState::Sent if n == 0 => lost += 1,
+            MessageState::Ambiguous if n > 0 => ambiguous_accepted += 1,
             _ => {}
         }
     }
     // Messages the provider took that the ledger does not know as sent or
     // ambiguous would be sends we cannot account for.
-    let known: HashMap<&str, &str> = rows
-        .iter()
-        .map(|r| (r.id.as_str(), r.state.as_str()))
-        .collect();
+    let known: HashMap<&str, MessageState> =
+        rows.iter().map(|r| (r.id.as_str(), r.state)).collect();
     let unaccounted = accepted
         .keys()
-        .filter(|id| !matches!(known.get(id.as_str()), Some(&"sent") | Some(&"ambiguous")))
+        .filter(|id| {
+            !matches!(
+                known.get(id.as_str()),
+                Some(MessageState::Sent | MessageState::Ambiguous)
+            )
+        })
         .count();
     let duplicates = accepted
         .values()
@@ -300,8 +311,14 @@ pub async fn run(
         trials,
         idempotent,
         messages: total,
-        sent: rows.iter().filter(|r| r.state == "sent").count() as i64,
-        ambiguous: rows.iter().filter(|r| r.state == "ambiguous").count() as i64,
+        sent: rows
+            .iter()
+            .filter(|r| r.state == MessageState::Sent)
+            .count() as i64,
+        ambiguous: rows
+            .iter()
+            .filter(|r| r.state == MessageState::Ambiguous)
+            .count() as i64,
         ambiguous_accepted,
         lost,
         duplicates,

@@ -24,8 +24,8 @@ use crate::{
     dispatcher::{
         Dispatcher,
         ledger::{self, NewMessage},
-        state::MessageState,
     },
+    domain::{Channel, MessageKind, MessageState},
     providers::{
         Registry,
         test_provider::{Behaviour, Core, TestProvider},
@@ -117,8 +117,8 @@ pub fn message_for(source: &str, contact: i64) -> NewMessage {
         source: source.into(),
         campaign_id: None,
         contact_id: Some(contact),
-        channel: "email".into(),
-        kind: "marketing".into(),
+        channel: Channel::Email,
+        kind: MessageKind::Marketing,
         address: None,
         provider: "test".into(),
         payload: serde_json::json!({"subject": "Checking in", "text": "Hello"}),

@@ -22,8 +22,8 @@ use crate::{
     dispatcher::{
         Dispatcher,
         ledger::{self, NewMessage},
-        state::MessageState,
     },
+    domain::{Channel, MessageKind, MessageState},
     email::EmailContent,
     providers::{
         Registry,
@@ -131,8 +131,8 @@ pub async fn run(
             source: "bench:email".into(),
             campaign_id: None,
             contact_id: Some(*c),
-            channel: "email".into(),
-            kind: "marketing".into(),
+            channel: Channel::Email,
+            kind: MessageKind::Marketing,
             address: None,
             provider: "resend".into(),
             payload: payload.clone(),

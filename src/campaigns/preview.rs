@@ -26,8 +26,8 @@ use crate::{
     dispatcher::{
         checks::{Verdict, check_batch},
         claim::Claimed,
-        state::SkipReason,
     },
+    domain::SkipReason,
     state::App,
     templates::{Kind, Rendered, TemplateError, render_part},
 };

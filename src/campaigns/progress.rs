@@ -41,6 +41,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     dispatcher::ledger,
+    domain::{CampaignState, MessageState},
     slack::{error::IngressError, interactions::actions},
     state::App,
 };
@@ -118,7 +119,7 @@ impl Counts {
 pub async fn counts(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Result<Counts> {
     #[derive(FromQueryResult)]
     struct Row {
-        state: String,
+        state: MessageState,
         reason: String,
         n: i64,
     }
@@ -134,23 +135,23 @@ pub async fn counts(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Re
     let mut c = Counts::default();
     for r in rows {
         c.total += r.n;
-        match r.state.as_str() {
-            "sent" => c.sent += r.n,
-            "delivered" => {
+        match r.state {
+            MessageState::Sent => c.sent += r.n,
+            MessageState::Delivered => {
                 c.sent += r.n;
                 c.delivered += r.n;
             }
-            "bounced" => {
+            MessageState::Bounced => {
                 c.sent += r.n;
                 c.bounced += r.n;
             }
-            "complained" => {
+            MessageState::Complained => {
                 c.sent += r.n;
                 c.complained += r.n;
             }
-            "failed" => c.failed += r.n,
-            "ambiguous" => c.ambiguous += r.n,
-            "skipped" => {
+            MessageState::Failed => c.failed += r.n,
+            MessageState::Ambiguous => c.ambiguous += r.n,
+            MessageState::Skipped => {
                 let reason = if r.reason.is_empty() {
                     "other".to_string()
                 } else {
@@ -158,7 +159,7 @@ pub async fn counts(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Re
                 };
                 *c.skipped.entry(reason).or_default() += r.n;
             }
-            "paused" => c.paused += r.n,
+            MessageState::Paused => c.paused += r.n,
             _ => c.waiting += r.n,
         }
     }
@@ -172,10 +173,12 @@ pub async fn counts(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Re
              WHERE c.granted = $2 AND c.source IN ({UNSUBSCRIBE_SOURCES}) \
              AND c.contact_id IN (SELECT m.contact_id FROM messages m WHERE m.campaign_id = $1 \
                AND m.contact_id IS NOT NULL AND m.channel = c.channel \
-               AND m.state IN ('sent', 'delivered', 'bounced', 'complained')) \
+               AND m.state IN ({accepted})) \
              AND c.recorded_at >= (SELECT MIN(e.at) FROM message_events e \
                JOIN messages m2 ON m2.id = e.message_id \
-               WHERE m2.campaign_id = $1 AND e.state = 'sending')"
+               WHERE m2.campaign_id = $1 AND e.state = {sending})",
+            accepted = MessageState::sql_list(MessageState::ACCEPTED),
+            sending = MessageState::Sending.sql(),
         ),
         vec![Value::from(campaign_id), Value::from(false)],
     )
@@ -193,11 +196,11 @@ pub enum Status {
 }
 
 impl Status {
-    fn of(campaign_state: &str, complete: bool) -> Self {
+    fn of(campaign_state: CampaignState, complete: bool) -> Self {
         match (campaign_state, complete) {
-            ("cancelled", _) => Status::Cancelled,
+            (CampaignState::Cancelled, _) => Status::Cancelled,
             (_, true) => Status::Finished,
-            ("paused", _) => Status::Paused,
+            (CampaignState::Paused, _) => Status::Paused,
             _ => Status::Sending,
         }
     }
@@ -216,7 +219,7 @@ impl Status {
 struct Campaign {
     id: i64,
     name: String,
-    state: String,
+    state: CampaignState,
     created_by: String,
     slack_channel: Option<String>,
     slack_ts: Option<String>,
@@ -249,7 +252,7 @@ impl View {
         let counts = counts(conn, c.id).await?;
         let complete = ledger::campaign_complete(conn, c.id).await?;
         Ok(Self {
-            status: Status::of(&c.state, complete),
+            status: Status::of(c.state, complete),
             counts,
             complete,
         })
@@ -289,7 +292,7 @@ fn progress_content(app: &App, c: &Campaign, v: &View) -> anyhow::Result<SlackMe
             "waiting": k.waiting,
             "paused": k.paused,
             // Only a running campaign pauses (see `decide`).
-            "show_pause": buttons && status == Status::Sending && c.state == "running",
+            "show_pause": buttons && status == Status::Sending && c.state == CampaignState::Running,
             "show_resume": buttons && status == Status::Paused,
             "show_cancel": buttons,
             "pause_action": actions::CAMPAIGN_PAUSE,
@@ -384,9 +387,21 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
         format!(
             "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE slack_channel IS NOT NULL \
              AND slack_ts IS NOT NULL AND summary_posted_at IS NULL \
-             AND state IN ('running', 'scheduled', 'paused', 'cancelled', 'completed') \
+             AND state IN ({live}) \
              AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = campaigns.id \
-               AND m.state NOT IN ('awaiting_approval', 'scheduled', 'held')) ORDER BY id"
+               AND m.state NOT IN ({not_started})) ORDER BY id",
+            live = CampaignState::sql_list(&[
+                CampaignState::Running,
+                CampaignState::Scheduled,
+                CampaignState::Paused,
+                CampaignState::Cancelled,
+                CampaignState::Completed,
+            ]),
+            not_started = MessageState::sql_list(&[
+                MessageState::AwaitingApproval,
+                MessageState::Scheduled,
+                MessageState::Held,
+            ]),
         ),
         [],
     ))
@@ -654,7 +669,7 @@ pub enum Decided {
     /// Applied; this many messages moved.
     Changed(Choice, u64),
     /// Nothing to do from the campaign's state (someone decided first).
-    Unchanged(String),
+    Unchanged(CampaignState),
     NoSuchCampaign,
 }
 
@@ -681,7 +696,7 @@ pub async fn decide_via(
 ) -> anyhow::Result<Decided> {
     #[derive(FromQueryResult)]
     struct State {
-        state: String,
+        state: CampaignState,
     }
     let txn = crate::db::begin_write(db).await?;
     let lock = if crate::db::is_postgres(&txn) {
@@ -701,15 +716,18 @@ pub async fn decide_via(
     };
     // Pause only a running campaign: resuming moves paused messages to
     // "due now", which would lose a scheduled campaign's schedule.
-    let n = match (choice, current.state.as_str()) {
-        (Choice::Pause, "running") => ledger::pause_campaign(&txn, campaign_id, actor, now).await?,
-        (Choice::Resume, "paused") => {
+    let n = match (choice, current.state) {
+        (Choice::Pause, CampaignState::Running) => {
+            ledger::pause_campaign(&txn, campaign_id, actor, now).await?
+        }
+        (Choice::Resume, CampaignState::Paused) => {
             ledger::resume_campaign(&txn, campaign_id, actor, now).await?
         }
-        (Choice::Cancel, "running" | "scheduled" | "paused") => {
-            ledger::cancel_campaign(&txn, campaign_id, actor, now).await?
-        }
-        (_, state) => return Ok(Decided::Unchanged(state.to_string())),
+        (
+            Choice::Cancel,
+            CampaignState::Running | CampaignState::Scheduled | CampaignState::Paused,
+        ) => ledger::cancel_campaign(&txn, campaign_id, actor, now).await?,
+        (_, state) => return Ok(Decided::Unchanged(state)),
     };
     crate::audit::record(
         &txn,
@@ -840,9 +858,12 @@ mod tests {
 
     #[test]
     fn status_follows_state_then_completion() {
-        assert_eq!(Status::of("running", false), Status::Sending);
-        assert_eq!(Status::of("paused", false), Status::Paused);
-        assert_eq!(Status::of("running", true), Status::Finished);
-        assert_eq!(Status::of("cancelled", true), Status::Cancelled);
+        assert_eq!(Status::of(CampaignState::Running, false), Status::Sending);
+        assert_eq!(Status::of(CampaignState::Paused, false), Status::Paused);
+        assert_eq!(Status::of(CampaignState::Running, true), Status::Finished);
+        assert_eq!(
+            Status::of(CampaignState::Cancelled, true),
+            Status::Cancelled
+        );
     }
 }

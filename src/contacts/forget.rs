@@ -55,8 +55,7 @@ use serde_json::json;
 use super::{export::addresses, external_id_tombstone, like_pattern};
 use crate::{
     db::entities::contacts,
-    dispatcher::state::{MessageState, SkipReason},
-    domain::{mask_email, mask_phone},
+    domain::{MessageState, SkipReason, mask_email, mask_phone},
     import::contacts_csv::tombstone_hash,
 };
 

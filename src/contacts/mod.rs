@@ -46,8 +46,8 @@ pub use forget::forget;
 pub use view::{ContactView, view};
 
 use crate::{
-    consent::CHANNELS,
     db::entities::{consents, contacts},
+    domain::Channel,
     domain::{E164Phone, EmailAddress, mask_email},
     import::contacts_csv::tombstone_hash,
 };
@@ -321,17 +321,15 @@ impl ContactInput {
         };
         let mut consent = Vec::with_capacity(self.consent.len());
         for (i, c) in self.consent.iter().enumerate() {
-            let channel = CHANNELS
-                .iter()
-                .copied()
-                .find(|ch| *ch == c.channel.trim().to_lowercase())
+            let channel = Channel::parse(&c.channel.trim().to_lowercase())
+                .map(Channel::as_str)
                 .ok_or_else(|| {
                     UpsertError::invalid(
                         format!("consent[{i}].channel"),
                         format!(
                             "'{}' is not a consent channel ({})",
                             c.channel,
-                            CHANNELS.join(", ")
+                            Channel::names()
                         ),
                     )
                 })?;

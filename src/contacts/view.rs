@@ -19,7 +19,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 
 use super::Contact;
-use crate::{consent::CHANNELS, db::entities::contacts};
+use crate::{db::entities::contacts, domain::Channel};
 
 /// How many of the latest messages and interactions a view carries.
 pub const LATEST: i64 = 10;
@@ -140,10 +140,11 @@ pub async fn view(conn: &impl ConnectionTrait, id: i64) -> anyhow::Result<Option
     .await?
     .ok_or_else(|| anyhow::anyhow!("contact {id} vanished while being read"))?;
     let current = crate::consent::current(conn, id).await?;
-    let consent = CHANNELS
+    let consent = Channel::ALL
         .iter()
+        .map(|ch| ch.as_str())
         .map(|ch| {
-            let state = current.get(*ch).map(|c| ConsentState {
+            let state = current.get(ch).map(|c| ConsentState {
                 granted: c.granted,
                 source: c.source.clone(),
                 at: c.at,

@@ -26,6 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement, V
 use serde::Serialize;
 
 use super::ledger;
+use crate::domain::{CampaignState, MessageState};
 
 /// Who the audit log says paused the campaign.
 pub const ACTOR: &str = "circuit-breaker";
@@ -91,11 +92,11 @@ impl Counts {
 /// Counts a campaign's sends, hard bounces and complaints.
 pub async fn counts(conn: &impl ConnectionTrait, campaign_id: i64) -> anyhow::Result<Counts> {
     let progress = ledger::campaign_progress(conn, campaign_id).await?;
-    let n = |s: &str| progress.get(s).copied().unwrap_or(0);
+    let n = |s: &MessageState| progress.get(s).copied().unwrap_or(0);
     Ok(Counts {
-        sends: n("sent") + n("delivered") + n("bounced") + n("complained"),
-        bounced: n("bounced"),
-        complained: n("complained"),
+        sends: MessageState::ACCEPTED.iter().map(n).sum(),
+        bounced: n(&MessageState::Bounced),
+        complained: n(&MessageState::Complained),
     })
 }
 
@@ -116,7 +117,7 @@ pub struct Tripped {
 #[derive(Debug, FromQueryResult)]
 struct CampaignRow {
     name: String,
-    state: String,
+    state: CampaignState,
     slack_channel: Option<String>,
     slack_ts: Option<String>,
 }
@@ -164,7 +165,10 @@ pub async fn check(
     let Some(reason) = counts.trips() else {
         return Ok(None);
     };
-    if matches!(campaign.state.as_str(), "paused" | "cancelled") {
+    if matches!(
+        campaign.state,
+        CampaignState::Paused | CampaignState::Cancelled
+    ) {
         return Ok(None);
     }
     let already = crate::db::count(
@@ -229,7 +233,7 @@ pub enum Decided {
     /// Cancelled; this many messages will not be sent.
     Cancelled(u64),
     /// Nothing to do: the campaign is in this state (someone decided first).
-    Unchanged(String),
+    Unchanged(CampaignState),
     NoSuchCampaign,
 }
 
@@ -245,14 +249,14 @@ pub async fn decide(
     let Some(campaign) = lock_campaign(&txn, campaign_id).await? else {
         return Ok(Decided::NoSuchCampaign);
     };
-    let decided = match (decision, campaign.state.as_str()) {
-        (Decision::Resume, "paused") => {
+    let decided = match (decision, campaign.state) {
+        (Decision::Resume, CampaignState::Paused) => {
             Decided::Resumed(ledger::resume_campaign(&txn, campaign_id, actor, now).await?)
         }
-        (Decision::Cancel, state) if state != "cancelled" => {
+        (Decision::Cancel, state) if state != CampaignState::Cancelled => {
             Decided::Cancelled(ledger::cancel_campaign(&txn, campaign_id, actor, now).await?)
         }
-        (_, state) => return Ok(Decided::Unchanged(state.to_string())),
+        (_, state) => return Ok(Decided::Unchanged(state)),
     };
     let (action, n) = match &decided {
         Decided::Resumed(n) => ("campaign.resume", *n),

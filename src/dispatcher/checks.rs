@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::{
     db::placeholders,
-    domain::{Channel, MessageKind},
+    domain::{Channel, MessageKind, SkipReason},
 };
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Deserialize;
 
-use super::{claim::Claimed, state::SkipReason};
+use super::claim::Claimed;
 
 /// `[caps]`: marketing messages per contact, across campaigns, triggers and
 /// nudges. Transactional messages are not capped.
@@ -303,11 +303,12 @@ pub async fn gather_facts(
             "SELECT contact_id, \
                CAST(SUM(CASE WHEN sent_at > ${day} THEN 1 ELSE 0 END) AS BIGINT) AS day, \
                CAST(COUNT(*) AS BIGINT) AS week \
-             FROM messages WHERE contact_id {ids} AND kind = 'marketing' \
+             FROM messages WHERE contact_id {ids} AND kind = {marketing} \
                AND sent_at IS NOT NULL AND sent_at > ${week} GROUP BY contact_id",
             ids = in_list(1),
             day = n + 1,
-            week = n + 2
+            week = n + 2,
+            marketing = MessageKind::Marketing.sql(),
         );
         for c in CapRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
             .all(db)

@@ -16,6 +16,8 @@
 //! Otherwise the worker died during a key-less provider call: the message
 //! becomes `ambiguous` and waits for a person.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, FromQueryResult,
@@ -25,9 +27,62 @@ use sea_orm::{
 use super::{
     checks::{ContactRow, Facts},
     ledger,
-    state::MessageState,
 };
+use crate::domain::{Channel, MessageKind, MessageState};
 use crate::providers::Registry;
+
+/// What a worker picks up; the `messages_claim` partial index names the
+/// same states, so the lists must stay literals (see `domain::sql`).
+const CLAIMABLE: [MessageState; 2] = [MessageState::Queued, MessageState::Deferred];
+
+/// The PostgreSQL claim: picks, marks `sending`, records the event and
+/// reads the facts the checks need, in one statement. Built once.
+static PG_CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH picked AS (SELECT id FROM messages WHERE provider = $3 \
+           AND state IN ({claimable}) AND next_attempt_at <= $2 \
+           ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+         claimed AS (UPDATE messages m SET state = {sending}, locked_by = $1, called_at = NULL, \
+           attempts = m.attempts + 1, updated_at = $2 FROM picked WHERE m.id = picked.id \
+           RETURNING m.id, m.campaign_id, m.contact_id, m.channel, m.kind, m.address, \
+             m.attempts, m.payload, m.provider, m.source), \
+         events AS (INSERT INTO message_events (message_id, state, at, detail) \
+           SELECT id, {sending}, $2, 'claimed by ' || $1::text || ', attempt ' || attempts \
+           FROM claimed) \
+         SELECT c.*, ct.email AS contact_email, ct.phone AS contact_phone, \
+           ct.timezone AS contact_timezone, \
+           (SELECT k.granted FROM consents k WHERE k.contact_id = c.contact_id \
+              AND k.channel = c.channel ORDER BY k.id DESC LIMIT 1) AS consent_granted, \
+           cap.day AS cap_day, cap.week AS cap_week, \
+           lower(a.addr) AS check_address, \
+           EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = c.channel AND s.address IN \
+             (lower(a.addr), 'sha256:' || encode(sha256(convert_to(lower(a.addr), 'UTF8')), 'hex'))) \
+             AS suppressed \
+         FROM claimed c \
+         LEFT JOIN contacts ct ON ct.id = c.contact_id \
+         CROSS JOIN LATERAL (SELECT COALESCE(c.address, \
+           CASE WHEN c.channel = {email} THEN ct.email ELSE ct.phone END) AS addr) a \
+         LEFT JOIN LATERAL (SELECT COUNT(*) FILTER (WHERE mm.sent_at > $5) AS day, COUNT(*) AS week \
+           FROM messages mm WHERE mm.contact_id = c.contact_id AND mm.kind = {marketing} \
+           AND mm.sent_at > $6) cap ON c.kind = {marketing}",
+        claimable = MessageState::sql_list(&CLAIMABLE),
+        sending = MessageState::Sending.sql(),
+        email = Channel::Email.sql(),
+        marketing = MessageKind::Marketing.sql(),
+    )
+});
+
+/// The SQLite claim (`BEGIN IMMEDIATE` serialises claimers). Built once.
+static SQLITE_CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE messages SET state = {sending}, locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
+         WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ({claimable}) \
+                      AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4) \
+         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider, source",
+        claimable = MessageState::sql_list(&CLAIMABLE),
+        sending = MessageState::Sending.sql(),
+    )
+});
 
 /// A message a worker holds.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -117,32 +172,7 @@ pub async fn claim_with_facts(
         values.push(Value::from(now - chrono::Duration::days(7)));
         let rows = ClaimedRow::find_by_statement(Statement::from_sql_and_values(
             backend,
-            "WITH picked AS (SELECT id FROM messages WHERE provider = $3 \
-               AND state IN ('queued', 'deferred') AND next_attempt_at <= $2 \
-               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
-             claimed AS (UPDATE messages m SET state = 'sending', locked_by = $1, called_at = NULL, \
-               attempts = m.attempts + 1, updated_at = $2 FROM picked WHERE m.id = picked.id \
-               RETURNING m.id, m.campaign_id, m.contact_id, m.channel, m.kind, m.address, \
-                 m.attempts, m.payload, m.provider, m.source), \
-             events AS (INSERT INTO message_events (message_id, state, at, detail) \
-               SELECT id, 'sending', $2, 'claimed by ' || $1::text || ', attempt ' || attempts \
-               FROM claimed) \
-             SELECT c.*, ct.email AS contact_email, ct.phone AS contact_phone, \
-               ct.timezone AS contact_timezone, \
-               (SELECT k.granted FROM consents k WHERE k.contact_id = c.contact_id \
-                  AND k.channel = c.channel ORDER BY k.id DESC LIMIT 1) AS consent_granted, \
-               cap.day AS cap_day, cap.week AS cap_week, \
-               lower(a.addr) AS check_address, \
-               EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = c.channel AND s.address IN \
-                 (lower(a.addr), 'sha256:' || encode(sha256(convert_to(lower(a.addr), 'UTF8')), 'hex'))) \
-                 AS suppressed \
-             FROM claimed c \
-             LEFT JOIN contacts ct ON ct.id = c.contact_id \
-             CROSS JOIN LATERAL (SELECT COALESCE(c.address, \
-               CASE WHEN c.channel = 'email' THEN ct.email ELSE ct.phone END) AS addr) a \
-             LEFT JOIN LATERAL (SELECT COUNT(*) FILTER (WHERE mm.sent_at > $5) AS day, COUNT(*) AS week \
-               FROM messages mm WHERE mm.contact_id = c.contact_id AND mm.kind = 'marketing' \
-               AND mm.sent_at > $6) cap ON c.kind = 'marketing'",
+            PG_CLAIM.as_str(),
             values,
         ))
         .all(db)
@@ -174,13 +204,13 @@ pub async fn claim_with_facts(
     }
     // SQLite: `BEGIN IMMEDIATE` serialises claimers.
     let txn = crate::db::begin_write(db).await?;
-    let sql = "UPDATE messages SET state = 'sending', locked_by = $1, called_at = NULL, attempts = attempts + 1, updated_at = $2 \
-         WHERE id IN (SELECT id FROM messages WHERE provider = $3 AND state IN ('queued', 'deferred') \
-                      AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $4) \
-         RETURNING id, campaign_id, contact_id, channel, kind, address, attempts, payload, provider, source";
-    let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-        .all(&txn)
-        .await?;
+    let claimed = Claimed::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        SQLITE_CLAIM.as_str(),
+        values,
+    ))
+    .all(&txn)
+    .await?;
     if !claimed.is_empty() {
         let detail = format!("claimed by {worker}");
         let events: Vec<(&str, MessageState, String)> = claimed
@@ -268,7 +298,8 @@ pub async fn recover(
         backend,
         format!(
             "SELECT id, provider, called_at IS NOT NULL AS called FROM messages \
-             WHERE state = 'sending' AND {dead} LIMIT 5000 {lock}"
+             WHERE state = {sending} AND {dead} LIMIT 5000 {lock}",
+            sending = MessageState::Sending.sql(),
         ),
         [Value::from(me.to_string()), Value::from(cutoff)],
     ))

@@ -15,11 +15,10 @@
 use std::collections::BTreeMap;
 
 use crate::db::placeholders;
+use crate::domain::{CampaignState, Channel, MessageKind, MessageState, SkipReason};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use sha2::Digest;
-
-use super::state::{MessageState, SkipReason};
 
 /// The ledger id of the message that `source` sends to `recipient` on
 /// `channel`: deterministic, so a repeat of the same decision is a no-op.
@@ -37,9 +36,8 @@ pub struct NewMessage {
     pub source: String,
     pub campaign_id: Option<i64>,
     pub contact_id: Option<i64>,
-    pub channel: String,
-    /// `marketing` or `transactional`.
-    pub kind: String,
+    pub channel: Channel,
+    pub kind: MessageKind,
     pub address: Option<String>,
     /// The provider that will carry it.
     pub provider: String,
@@ -60,7 +58,7 @@ impl NewMessage {
             (None, Some(a)) => format!("address:{}", a.to_lowercase()),
             (None, None) => "nobody".into(),
         };
-        message_id(&self.source, &recipient, &self.channel)
+        message_id(&self.source, &recipient, self.channel.as_str())
     }
 }
 
@@ -143,8 +141,8 @@ pub async fn enqueue(
                 Value::from(m.id()),
                 Value::from(m.campaign_id),
                 Value::from(m.contact_id),
-                Value::from(m.channel.clone()),
-                Value::from(m.kind.clone()),
+                Value::from(m.channel.as_str()),
+                Value::from(m.kind.as_str()),
                 Value::from(m.state.as_str()),
                 Value::from(m.provider.clone()),
                 Value::from(m.due_at),
@@ -320,7 +318,7 @@ async fn move_campaign(
 pub(crate) async fn set_campaign_state(
     conn: &impl ConnectionTrait,
     campaign_id: i64,
-    state: &str,
+    state: CampaignState,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     conn.execute_raw(Statement::from_sql_and_values(
@@ -344,7 +342,7 @@ pub async fn pause_campaign(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    set_campaign_state(conn, campaign_id, "paused", now).await?;
+    set_campaign_state(conn, campaign_id, CampaignState::Paused, now).await?;
     move_campaign(
         conn,
         campaign_id,
@@ -368,7 +366,7 @@ pub async fn resume_campaign(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    set_campaign_state(conn, campaign_id, "running", now).await?;
+    set_campaign_state(conn, campaign_id, CampaignState::Running, now).await?;
     let n = move_campaign(
         conn,
         campaign_id,
@@ -390,7 +388,7 @@ pub async fn cancel_campaign(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    set_campaign_state(conn, campaign_id, "cancelled", now).await?;
+    set_campaign_state(conn, campaign_id, CampaignState::Cancelled, now).await?;
     move_campaign(
         conn,
         campaign_id,
@@ -431,30 +429,46 @@ pub async fn promote_scheduled(
     let late_detail = "schedule came due while warmline was down; waiting for a person to confirm";
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
-        "INSERT INTO message_events (message_id, state, at, detail) \
-         SELECT id, 'held', $1, $3 FROM messages WHERE state = 'scheduled' AND next_attempt_at < $2",
+        format!(
+            "INSERT INTO message_events (message_id, state, at, detail) \
+             SELECT id, {held}, $1, $3 FROM messages WHERE state = {scheduled} AND next_attempt_at < $2",
+            held = MessageState::Held.sql(),
+            scheduled = MessageState::Scheduled.sql(),
+        ),
         [Value::from(now), Value::from(now - grace), Value::from(late_detail)],
     ))
     .await?;
     let held = conn
         .execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE messages SET state = 'held', updated_at = $1 WHERE state = 'scheduled' AND next_attempt_at < $2",
+            format!(
+                "UPDATE messages SET state = {held}, updated_at = $1 WHERE state = {scheduled} AND next_attempt_at < $2",
+                held = MessageState::Held.sql(),
+                scheduled = MessageState::Scheduled.sql(),
+            ),
             [Value::from(now), Value::from(now - grace)],
         ))
         .await?
         .rows_affected();
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
-        "INSERT INTO message_events (message_id, state, at, detail) \
-         SELECT id, 'queued', $1, 'scheduled time reached' FROM messages WHERE state = 'scheduled' AND next_attempt_at <= $1",
+        format!(
+            "INSERT INTO message_events (message_id, state, at, detail) \
+             SELECT id, {queued}, $1, 'scheduled time reached' FROM messages WHERE state = {scheduled} AND next_attempt_at <= $1",
+            queued = MessageState::Queued.sql(),
+            scheduled = MessageState::Scheduled.sql(),
+        ),
         [Value::from(now)],
     ))
     .await?;
     let queued = conn
         .execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE messages SET state = 'queued', updated_at = $1 WHERE state = 'scheduled' AND next_attempt_at <= $1",
+            format!(
+                "UPDATE messages SET state = {queued}, updated_at = $1 WHERE state = {scheduled} AND next_attempt_at <= $1",
+                queued = MessageState::Queued.sql(),
+                scheduled = MessageState::Scheduled.sql(),
+            ),
             [Value::from(now)],
         ))
         .await?
@@ -515,10 +529,10 @@ pub async fn resolve_ambiguous(
 pub async fn campaign_progress(
     conn: &impl ConnectionTrait,
     campaign_id: i64,
-) -> anyhow::Result<BTreeMap<String, i64>> {
+) -> anyhow::Result<BTreeMap<MessageState, i64>> {
     #[derive(FromQueryResult)]
     struct Row {
-        state: String,
+        state: MessageState,
         n: i64,
     }
     let rows = Row::find_by_statement(Statement::from_sql_and_values(
@@ -537,9 +551,7 @@ pub async fn campaign_complete(
     campaign_id: i64,
 ) -> anyhow::Result<bool> {
     let progress = campaign_progress(conn, campaign_id).await?;
-    Ok(progress
-        .keys()
-        .all(|s| MessageState::parse(s).is_some_and(MessageState::is_settled)))
+    Ok(progress.keys().all(|s| s.is_settled()))
 }
 
 /// Suppresses an address on a channel (bounce, complaint, carrier opt-out).

@@ -24,7 +24,6 @@ pub mod claim;
 pub mod ledger;
 pub mod limiter;
 pub mod retry;
-pub mod state;
 pub mod worker;
 
 use std::{sync::Arc, time::Duration};
@@ -35,7 +34,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{providers::Registry, settings::Settings};
+use crate::{domain::MessageState, providers::Registry, settings::Settings};
 
 /// `[dispatcher]` in `warmline.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -357,8 +356,15 @@ impl Dispatcher {
         let now = Utc::now();
         let rows = Row::find_by_statement(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT provider, CAST(COUNT(*) AS BIGINT) AS depth, MIN(next_attempt_at) AS oldest FROM messages \
-             WHERE state IN ('queued', 'deferred', 'sending') AND next_attempt_at <= $1 GROUP BY provider",
+            format!(
+                "SELECT provider, CAST(COUNT(*) AS BIGINT) AS depth, MIN(next_attempt_at) AS oldest FROM messages \
+                 WHERE state IN ({}) AND next_attempt_at <= $1 GROUP BY provider",
+                MessageState::sql_list(&[
+                    MessageState::Queued,
+                    MessageState::Deferred,
+                    MessageState::Sending
+                ])
+            ),
             [Value::from(now)],
         ))
         .all(db)

@@ -20,8 +20,8 @@ use super::{
     ledger,
     limiter::RateLimiter,
     retry::RetryPolicy,
-    state::MessageState,
 };
+use crate::domain::MessageState;
 use crate::providers::{OutgoingMessage, Provider, SendOutcome};
 
 /// Everything a worker needs, shared by all workers of a process.
@@ -215,8 +215,9 @@ async fn mark_called(ctx: &Context, messages: &[OutgoingMessage]) -> anyhow::Res
     let mut values = vec![Value::from(Utc::now()), Value::from(ctx.worker_id.clone())];
     values.extend(messages.iter().map(|m| Value::from(m.id.clone())));
     let sql = format!(
-        "UPDATE messages SET called_at = $1 WHERE state = 'sending' AND locked_by = $2 AND id IN ({})",
-        crate::db::placeholders(3, messages.len())
+        "UPDATE messages SET called_at = $1 WHERE state = {sending} AND locked_by = $2 AND id IN ({})",
+        crate::db::placeholders(3, messages.len()),
+        sending = MessageState::Sending.sql(),
     );
     let r = ctx
         .db
@@ -249,9 +250,11 @@ async fn record_checks(
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
-                    "UPDATE messages SET state = 'skipped', skip_reason = $1, updated_at = $2, locked_by = NULL \
-                     WHERE state = 'sending' AND locked_by = $3 AND id IN ({})",
-                    crate::db::placeholders(4, n)
+                    "UPDATE messages SET state = {skipped}, skip_reason = $1, updated_at = $2, locked_by = NULL \
+                     WHERE state = {sending} AND locked_by = $3 AND id IN ({})",
+                    crate::db::placeholders(4, n),
+                    skipped = MessageState::Skipped.sql(),
+                    sending = MessageState::Sending.sql(),
                 ),
                 values,
             ))
@@ -268,8 +271,12 @@ async fn record_checks(
         // A deferral is not an attempt: give back the one the claim counted.
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE messages SET state = 'deferred', next_attempt_at = $1, attempts = attempts - 1, \
-             updated_at = $2, locked_by = NULL WHERE id = $3 AND state = 'sending' AND locked_by = $4",
+            format!(
+                "UPDATE messages SET state = {deferred}, next_attempt_at = $1, attempts = attempts - 1, \
+                 updated_at = $2, locked_by = NULL WHERE id = $3 AND state = {sending} AND locked_by = $4",
+                deferred = MessageState::Deferred.sql(),
+                sending = MessageState::Sending.sql(),
+            ),
             [
                 Value::from(*until),
                 Value::from(now),
@@ -340,8 +347,12 @@ async fn record_outcomes(
                 let due = now + chrono::Duration::from_std(*retry_after).unwrap_or_default();
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
-                    "UPDATE messages SET state = 'queued', next_attempt_at = $1, attempts = attempts - 1, \
-                     updated_at = $2, locked_by = NULL WHERE id = $3 AND state = 'sending' AND locked_by = $4",
+                    format!(
+                        "UPDATE messages SET state = {queued}, next_attempt_at = $1, attempts = attempts - 1, \
+                         updated_at = $2, locked_by = NULL WHERE id = $3 AND state = {sending} AND locked_by = $4",
+                        queued = MessageState::Queued.sql(),
+                        sending = MessageState::Sending.sql(),
+                    ),
                     guard_values(vec![Value::from(due), Value::from(now)]),
                 ))
                 .await?;
@@ -359,8 +370,12 @@ async fn record_outcomes(
                 let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
-                    "UPDATE messages SET state = 'queued', next_attempt_at = $1, last_error = $2, \
-                     updated_at = $3, locked_by = NULL WHERE id = $4 AND state = 'sending' AND locked_by = $5",
+                    format!(
+                        "UPDATE messages SET state = {queued}, next_attempt_at = $1, last_error = $2, \
+                         updated_at = $3, locked_by = NULL WHERE id = $4 AND state = {sending} AND locked_by = $5",
+                        queued = MessageState::Queued.sql(),
+                        sending = MessageState::Sending.sql(),
+                    ),
                     guard_values(vec![Value::from(due), Value::from(error.clone()), Value::from(now)]),
                 ))
                 .await?;
@@ -379,8 +394,12 @@ async fn record_outcomes(
                 };
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
-                    "UPDATE messages SET state = 'failed', last_error = $1, updated_at = $2, locked_by = NULL \
-                     WHERE id = $3 AND state = 'sending' AND locked_by = $4",
+                    format!(
+                        "UPDATE messages SET state = {failed}, last_error = $1, updated_at = $2, locked_by = NULL \
+                         WHERE id = $3 AND state = {sending} AND locked_by = $4",
+                        failed = MessageState::Failed.sql(),
+                        sending = MessageState::Sending.sql(),
+                    ),
                     guard_values(vec![Value::from(why.clone()), Value::from(now)]),
                 ))
                 .await?;
@@ -412,10 +431,12 @@ async fn record_outcomes(
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
-                    "UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
+                    "UPDATE messages SET state = {sent}, sent_at = $1, updated_at = $1, locked_by = NULL, \
                      provider_message_id = v.column2 FROM (VALUES {}) AS v \
-                     WHERE messages.id = v.column1 AND messages.state = 'sending' AND messages.locked_by = $2",
-                    rows.join(",")
+                     WHERE messages.id = v.column1 AND messages.state = {sending} AND messages.locked_by = $2",
+                    rows.join(","),
+                    sent = MessageState::Sent.sql(),
+                    sending = MessageState::Sending.sql(),
                 ),
                 values,
             ))
@@ -457,12 +478,16 @@ async fn mark_sent_postgres(
         .collect();
     conn.execute_raw(Statement::from_sql_and_values(
         conn.get_database_backend(),
-        "WITH sent AS (UPDATE messages SET state = 'sent', sent_at = $1, updated_at = $1, locked_by = NULL, \
-           provider_message_id = v.pid FROM UNNEST($3::text[], $4::text[]) AS v(id, pid) \
-           WHERE messages.id = v.id AND messages.state = 'sending' AND messages.locked_by = $2 \
-           RETURNING messages.id) \
-         INSERT INTO message_events (message_id, state, at, detail) \
-         SELECT id, 'sent', $1, 'accepted by ' || $5::text FROM sent",
+        format!(
+            "WITH sent AS (UPDATE messages SET state = {sent}, sent_at = $1, updated_at = $1, locked_by = NULL, \
+               provider_message_id = v.pid FROM UNNEST($3::text[], $4::text[]) AS v(id, pid) \
+               WHERE messages.id = v.id AND messages.state = {sending} AND messages.locked_by = $2 \
+               RETURNING messages.id) \
+             INSERT INTO message_events (message_id, state, at, detail) \
+             SELECT id, {sent}, $1, 'accepted by ' || $5::text FROM sent",
+            sent = MessageState::Sent.sql(),
+            sending = MessageState::Sending.sql(),
+        ),
         [
             Value::from(now),
             Value::from(me.to_string()),

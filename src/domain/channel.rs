@@ -81,11 +81,21 @@ impl Channel {
         matches!(self, Channel::Sms | Channel::Whatsapp)
     }
 
+    /// Whether a contact record holds the address for this channel (its
+    /// email or phone column). Instagram is addressed by an id recorded on
+    /// each message, so a contacts CSV cannot carry consent for it.
+    pub const fn has_contact_address(self) -> bool {
+        matches!(self, Channel::Email | Channel::Sms | Channel::Whatsapp)
+    }
+
     /// Every stored name, comma-separated, for error messages.
     pub fn names() -> String {
         Self::ALL.map(Channel::as_str).join(", ")
     }
 }
+
+super::sql::sql_names!(Channel);
+super::sql::sql_names!(MessageKind);
 
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -194,5 +204,14 @@ mod tests {
         assert!(Channel::Whatsapp.addressed_by_phone());
         assert!(!Channel::Email.addressed_by_phone());
         assert!(!Channel::Instagram.addressed_by_phone());
+    }
+
+    #[test]
+    fn a_contact_record_addresses_every_channel_but_instagram() {
+        let on_record: Vec<_> = Channel::ALL
+            .into_iter()
+            .filter(|c| c.has_contact_address())
+            .collect();
+        assert_eq!(on_record, [Channel::Email, Channel::Sms, Channel::Whatsapp]);
     }
 }

@@ -18,8 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
-/// The channels a token may name.
-pub const CHANNELS: &[&str] = &["email", "sms", "whatsapp", "instagram"];
+use crate::domain::Channel;
 
 const SECRET_NAME: &str = "unsubscribe_signing_key";
 
@@ -105,7 +104,7 @@ impl Signer {
         };
         // A canonical decimal only: "012" or "+12" would be a second
         // spelling of the same token.
-        if contact_id.to_string() != id || !CHANNELS.contains(&channel) {
+        if contact_id.to_string() != id || Channel::parse(channel).is_none() {
             return Ok(None);
         }
         let Ok(sig) = URL_SAFE_NO_PAD.decode(sig) else {

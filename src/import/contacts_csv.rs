@@ -27,11 +27,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     db::entities::{consents, contacts},
-    domain::{E164Phone, EmailAddress},
+    domain::{Channel, E164Phone, EmailAddress},
 };
-
-/// Consent channels a CSV may carry.
-const CONSENT_CHANNELS: &[&str] = &["email", "sms", "whatsapp"];
 
 const KNOWN: &[&str] = &[
     "email",
@@ -201,7 +198,8 @@ fn parse_row(
             .map(String::from)
             .collect();
     }
-    for channel in CONSENT_CHANNELS {
+    // A CSV carries consent for the channels its address columns reach.
+    for channel in Channel::ALL.into_iter().filter(|c| c.has_contact_address()) {
         let col = format!("consent_{channel}");
         if let Some(v) = cols.get(rec, &col) {
             let granted = match v.to_lowercase().as_str() {
@@ -209,8 +207,8 @@ fn parse_row(
                 "no" | "n" | "false" | "0" => false,
                 other => return Err(format!("{col} must be yes or no, not '{other}'")),
             };
-            let needs = match *channel {
-                "email" => row.email.is_some(),
+            let needs = match channel {
+                Channel::Email => row.email.is_some(),
                 _ => row.phone.is_some(),
             };
             if granted && !needs {
@@ -218,7 +216,7 @@ fn parse_row(
                     "{col} is yes but the row has no address for that channel"
                 ));
             }
-            row.consent.push((channel, granted));
+            row.consent.push((channel.as_str(), granted));
         }
     }
     row.consent_source = cols.get(rec, "consent_source").map(String::from);

@@ -48,25 +48,28 @@
 //! - Addresses are masked in logs, the audit log and Slack.
 
 pub mod keywords;
+mod message;
+mod notice;
+mod store;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Statement, TransactionTrait,
-    Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
 };
 use serde::Deserialize;
-use slack_morphism::prelude::*;
 
+use crate::slack::mrkdwn::truncate;
 pub use keywords::Keyword;
+pub use message::{Inbound, Sender};
+use notice::{Notice, post_to_slack};
+use store::{answered_message, cancel_trigger_messages, contact_name, insert, stop_trigger_runs};
 
-use crate::slack::mrkdwn::{escape, truncate};
 use crate::{
     consent::{self, Source},
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::{MessageState, SkipReason},
+    dispatcher::ledger::{self, NewMessage},
+    domain::{
+        E164Phone, EmailAddress, MessageKind, MessageState, SkipReason, mask_email, mask_phone,
     },
-    domain::{E164Phone, EmailAddress, mask_email, mask_phone},
     interactions::{self, Direction, NewInteraction},
     state::App,
 };
@@ -135,135 +138,6 @@ fn configured(text: &Option<String>) -> Option<String> {
 }
 
 pub use crate::domain::Channel;
-
-/// Who sent a message, parsed for its channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
-    Email(EmailAddress),
-    /// SMS and WhatsApp.
-    Phone(E164Phone),
-    /// An Instagram-scoped user id (IGSID).
-    Instagram(String),
-}
-
-impl Sender {
-    /// Parses `raw` as the address type `channel` uses: an email address;
-    /// an E.164 phone number (`+14155552671`; WhatsApp's `wa_id` form
-    /// without `+` is accepted too); an IGSID (digits).
-    pub fn parse(channel: Channel, raw: &str) -> Result<Self, InboundError> {
-        let raw = raw.trim();
-        let invalid = |message: String| InboundError::Invalid {
-            field: "from",
-            message,
-        };
-        match channel {
-            Channel::Email => EmailAddress::parse(raw)
-                .map(Sender::Email)
-                .map_err(|e| invalid(e.to_string())),
-            Channel::Sms | Channel::Whatsapp => {
-                let parsed = E164Phone::parse(raw, None).or_else(|e| {
-                    // WhatsApp webhooks send `wa_id`, the international
-                    // number without its `+`. Only there: for SMS a bare
-                    // national number would be read in the wrong country.
-                    let digits = !raw.is_empty() && raw.chars().all(|c| c.is_ascii_digit());
-                    if channel == Channel::Whatsapp && digits {
-                        E164Phone::parse(&format!("+{raw}"), None)
-                    } else {
-                        Err(e)
-                    }
-                });
-                parsed.map(Sender::Phone).map_err(|e| {
-                    invalid(format!(
-                        "{e}; {} senders are phone numbers in E.164 form, like +447700900123",
-                        channel.label()
-                    ))
-                })
-            }
-            Channel::Instagram => {
-                if !raw.is_empty() && raw.len() <= 64 && raw.chars().all(|c| c.is_ascii_digit()) {
-                    Ok(Sender::Instagram(raw.to_string()))
-                } else {
-                    Err(invalid(
-                        "Instagram senders are Instagram-scoped user ids (IGSID, digits)".into(),
-                    ))
-                }
-            }
-        }
-    }
-
-    /// The address as stored and sent to.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Sender::Email(e) => e.as_str(),
-            Sender::Phone(p) => p.as_str(),
-            Sender::Instagram(id) => id,
-        }
-    }
-
-    /// For logs, the audit log and Slack.
-    pub fn masked(&self) -> String {
-        match self {
-            Sender::Email(e) => mask_email(e.as_str()),
-            Sender::Phone(p) => mask_phone(p.as_str()),
-            // IGSIDs are long digit strings: the same shape as a phone's mask.
-            Sender::Instagram(id) => mask_phone(id),
-        }
-    }
-}
-
-/// One message a person sent us.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    pub channel: Channel,
-    pub from: Sender,
-    pub text: String,
-    pub received_at: DateTime<Utc>,
-}
-
-impl Inbound {
-    /// Parses a channel's name and a sender for it.
-    pub fn parse(
-        channel: &str,
-        from: &str,
-        text: impl Into<String>,
-        received_at: DateTime<Utc>,
-    ) -> Result<Self, InboundError> {
-        let channel = Channel::parse(channel).ok_or_else(|| InboundError::Invalid {
-            field: "channel",
-            message: format!("'{channel}' is not a channel: use email, sms, whatsapp or instagram"),
-        })?;
-        Ok(Self {
-            channel,
-            from: Sender::parse(channel, from)?,
-            text: text.into(),
-            received_at,
-        })
-    }
-
-    /// Refuses what [`Inbound::parse`] cannot: a sender of the wrong kind
-    /// for the channel, a time in the future.
-    fn check(&self, now: DateTime<Utc>) -> Result<(), InboundError> {
-        let matches = matches!(
-            (self.channel, &self.from),
-            (Channel::Email, Sender::Email(_))
-                | (Channel::Sms | Channel::Whatsapp, Sender::Phone(_))
-                | (Channel::Instagram, Sender::Instagram(_))
-        );
-        if !matches {
-            return Err(InboundError::Invalid {
-                field: "from",
-                message: format!("not a {} sender", self.channel.label()),
-            });
-        }
-        if self.received_at > now + MAX_CLOCK_SKEW {
-            return Err(InboundError::Invalid {
-                field: "received_at",
-                message: "received_at is in the future".into(),
-            });
-        }
-        Ok(())
-    }
-}
 
 /// What a keyword did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,101 +400,6 @@ pub async fn apply(
     Ok(Applied { outcome, notice })
 }
 
-/// Inserts the row, the contact found by a subquery. Returns its id and
-/// the contact.
-async fn insert(
-    txn: &DatabaseTransaction,
-    msg: &Inbound,
-    keyword: Option<Keyword>,
-    now: DateTime<Utc>,
-) -> Result<(i64, Option<i64>), InboundError> {
-    let backend = txn.get_database_backend();
-    let (lookup, key) = match &msg.from {
-        // Import and the messages API compare emails lower-cased too.
-        Sender::Email(e) => (
-            "SELECT id FROM contacts WHERE LOWER(email) = $7 ORDER BY id LIMIT 1",
-            e.as_str().to_lowercase(),
-        ),
-        Sender::Phone(p) => (
-            "SELECT id FROM contacts WHERE phone = $7 ORDER BY id LIMIT 1",
-            p.as_str().to_string(),
-        ),
-        // Contacts have no Instagram column: the IGSID is looked for in
-        // `metadata.instagram_id` (an import column of that name lands
-        // there). Metadata is always a JSON object; SQLite checks anyway,
-        // since a malformed value would fail the whole statement.
-        Sender::Instagram(id) if backend == DbBackend::Postgres => (
-            "SELECT id FROM contacts WHERE (metadata::jsonb ->> 'instagram_id') = $7 ORDER BY id LIMIT 1",
-            id.clone(),
-        ),
-        Sender::Instagram(id) => (
-            "SELECT id FROM contacts WHERE CASE WHEN json_valid(metadata) \
-             THEN CAST(json_extract(metadata, '$.instagram_id') AS TEXT) END = $7 ORDER BY id LIMIT 1",
-            id.clone(),
-        ),
-    };
-    #[derive(FromQueryResult)]
-    struct Row {
-        id: i64,
-        contact_id: Option<i64>,
-    }
-    let row = Row::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        format!(
-            "INSERT INTO inbound_messages (contact_id, channel, from_address, text, keyword, confirmed, received_at, created_at) \
-             VALUES (({lookup}), $1, $2, $3, $4, $5, $6, $8) RETURNING id, contact_id"
-        ),
-        [
-            Value::from(msg.channel.as_str()),
-            Value::from(msg.from.as_str()),
-            Value::from(msg.text.clone()),
-            Value::from(keyword.map(|k| k.as_str().to_string())),
-            Value::from(false),
-            Value::from(msg.received_at),
-            Value::from(key),
-            Value::from(now),
-        ],
-    ))
-    .one(txn)
-    .await?
-    .ok_or_else(|| anyhow::anyhow!("INSERT … RETURNING returned no row"))?;
-    Ok((row.id, row.contact_id))
-}
-
-/// The latest message we sent this contact (or this address) on this
-/// channel, with its campaign's Slack thread.
-#[derive(Debug, FromQueryResult)]
-struct Answered {
-    id: String,
-    campaign_name: Option<String>,
-    slack_channel: Option<String>,
-    slack_ts: Option<String>,
-}
-
-async fn answered_message(
-    txn: &DatabaseTransaction,
-    msg: &Inbound,
-    contact_id: Option<i64>,
-) -> Result<Option<Answered>, InboundError> {
-    // "Sent or later": the provider took it. `sent_at` may be unset on rows
-    // moved by hand, so the last update stands in for it.
-    Ok(Answered::find_by_statement(Statement::from_sql_and_values(
-        txn.get_database_backend(),
-        "SELECT m.id, c.name AS campaign_name, c.slack_channel, c.slack_ts \
-         FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id \
-         WHERE m.channel = $1 AND m.state IN ('sent', 'delivered', 'bounced', 'complained') \
-           AND (m.contact_id = $2 OR LOWER(m.address) = $3) \
-         ORDER BY COALESCE(m.sent_at, m.updated_at) DESC, m.id DESC LIMIT 1",
-        [
-            Value::from(msg.channel.as_str()),
-            Value::from(contact_id),
-            Value::from(msg.from.as_str().to_lowercase()),
-        ],
-    ))
-    .one(txn)
-    .await?)
-}
-
 /// Which answer a keyword needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Answer {
@@ -751,8 +530,8 @@ async fn queue_reply(
         source: reply_source(inbound_id),
         campaign_id: None,
         contact_id: Some(contact),
-        channel: channel.to_string(),
-        kind: crate::templates::Kind::Transactional.as_str().to_string(),
+        channel: msg.channel,
+        kind: MessageKind::Transactional,
         // To the address that wrote, not whatever the contact has on file.
         address: Some(msg.from.as_str().to_string()),
         provider: provider.name().to_string(),
@@ -765,102 +544,6 @@ async fn queue_reply(
     Ok(Reply::Queued(message.id()))
 }
 
-/// Stops every active trigger sequence of the contact. `trigger_runs` has
-/// no channel: a reply anywhere means the person is in touch.
-async fn stop_trigger_runs(
-    txn: &DatabaseTransaction,
-    contact: i64,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<u64, InboundError> {
-    let r = txn
-        .execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            "UPDATE trigger_runs SET state = 'stopped', stopped_reason = $1, updated_at = $2 \
-             WHERE contact_id = $3 AND state = 'active'",
-            [Value::from(reason), Value::from(now), Value::from(contact)],
-        ))
-        .await?;
-    Ok(r.rows_affected())
-}
-
-/// Skips the contact's trigger messages on `channel` that no worker holds
-/// yet (`sending` ones are in flight and finish).
-async fn cancel_trigger_messages(
-    txn: &DatabaseTransaction,
-    contact: i64,
-    channel: Channel,
-    now: DateTime<Utc>,
-) -> Result<u64, InboundError> {
-    let pending = [
-        MessageState::AwaitingApproval,
-        MessageState::Scheduled,
-        MessageState::Held,
-        MessageState::Queued,
-        MessageState::Deferred,
-        MessageState::Paused,
-    ];
-    debug_assert!(pending.iter().all(|s| s.can_move_to(MessageState::Skipped)));
-    let states = pending
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    #[derive(FromQueryResult)]
-    struct Id {
-        id: String,
-    }
-    let ids = Id::find_by_statement(Statement::from_sql_and_values(
-        txn.get_database_backend(),
-        format!(
-            "UPDATE messages SET state = $1, skip_reason = $2, updated_at = $3, locked_by = NULL \
-             WHERE contact_id = $4 AND channel = $5 AND source LIKE 'trigger:%' AND state IN ({states}) \
-             RETURNING id"
-        ),
-        [
-            Value::from(MessageState::Skipped.as_str()),
-            Value::from(SkipReason::Cancelled.as_str()),
-            Value::from(now),
-            Value::from(contact),
-            Value::from(channel.as_str()),
-        ],
-    ))
-    .all(txn)
-    .await?;
-    let detail = format!(
-        "skipped: {} (the contact replied on {})",
-        SkipReason::Cancelled.as_str(),
-        channel.as_str()
-    );
-    let events: Vec<(&str, MessageState, String)> = ids
-        .iter()
-        .map(|i| (i.id.as_str(), MessageState::Skipped, detail.clone()))
-        .collect();
-    ledger::record_events(txn, &events, now).await?;
-    Ok(ids.len() as u64)
-}
-
-async fn contact_name(
-    txn: &DatabaseTransaction,
-    contact: i64,
-) -> Result<Option<String>, InboundError> {
-    #[derive(FromQueryResult)]
-    struct Name {
-        first_name: Option<String>,
-        last_name: Option<String>,
-    }
-    let row = Name::find_by_statement(Statement::from_sql_and_values(
-        txn.get_database_backend(),
-        "SELECT first_name, last_name FROM contacts WHERE id = $1",
-        [Value::from(contact)],
-    ))
-    .one(txn)
-    .await?;
-    Ok(row.and_then(|n| {
-        crate::contacts::display::full_name(n.first_name.as_deref(), n.last_name.as_deref())
-    }))
-}
-
 fn product_name(app: &App) -> String {
     app.settings
         .email
@@ -868,108 +551,6 @@ fn product_name(app: &App) -> String {
         .clone()
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "warmline".to_string())
-}
-
-/// What is posted to Slack about one inbound message.
-#[derive(Debug, Clone)]
-struct Notice {
-    inbound_id: i64,
-    channel: Channel,
-    masked_from: String,
-    contact_name: Option<String>,
-    known: bool,
-    text: String,
-    action: Action,
-    consent_changed: bool,
-    reply: Reply,
-    campaign_name: Option<String>,
-    slack_channel: Option<String>,
-    slack_ts: Option<String>,
-}
-
-impl Notice {
-    /// The campaign's thread, else the approvals channel (top level).
-    fn destination(&self, app: &App) -> Option<(String, Option<String>)> {
-        match (&self.slack_channel, &self.slack_ts) {
-            (Some(c), Some(ts)) if !c.is_empty() && !ts.is_empty() => {
-                Some((c.clone(), Some(ts.clone())))
-            }
-            _ => app
-                .settings
-                .slack
-                .approvals_channel
-                .clone()
-                .map(|c| (c, None)),
-        }
-    }
-
-    fn text(&self) -> String {
-        let who = match (&self.contact_name, self.known) {
-            (Some(name), _) => format!("*{}* ({})", escape(name), escape(&self.masked_from)),
-            (None, true) => escape(&self.masked_from),
-            (None, false) => format!("an unknown sender ({})", escape(&self.masked_from)),
-        };
-        let about = self
-            .campaign_name
-            .as_deref()
-            .map(|c| format!(" to *{}*", escape(c)))
-            .unwrap_or_default();
-        let quoted = truncate(self.text.trim(), SLACK_QUOTE_CHARS);
-        let quoted = if quoted.is_empty() {
-            "> _(no text)_".to_string()
-        } else {
-            quoted
-                .lines()
-                .map(|l| format!("> {}", escape(l)))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let label = self.channel.label();
-        let effect = match (self.action, self.consent_changed) {
-            (Action::Revoked, true) => format!("\n:no_entry_sign: Opted out of {label}."),
-            (Action::Revoked, false) => {
-                format!("\n:no_entry_sign: Already opted out of {label}; no new confirmation.")
-            }
-            (Action::Restored, true) => format!("\n:white_check_mark: Opted back in to {label}."),
-            (Action::Restored, false) => {
-                format!("\n:white_check_mark: Already opted in to {label}.")
-            }
-            (Action::Help, _) => "\nAsked for help.".to_string(),
-            (Action::None, _) => String::new(),
-        };
-        let unsent = match &self.reply {
-            Reply::Unavailable(why) => format!(" (No reply sent: {}.)", escape(why)),
-            _ => String::new(),
-        };
-        format!(":speech_balloon: {who} replied by {label}{about}:\n{quoted}{effect}{unsent}")
-    }
-}
-
-async fn post_to_slack(app: &App, notice: &Notice) -> anyhow::Result<()> {
-    let Some((channel, thread_ts)) = notice.destination(app) else {
-        tracing::info!(
-            inbound_id = notice.inbound_id,
-            from = %notice.masked_from,
-            "inbound message not posted: it answers no campaign thread and no approvals channel is set"
-        );
-        return Ok(());
-    };
-    let content = SlackMessageContent::new().with_text(notice.text());
-    let mut req = SlackApiChatPostMessageRequest::new(channel.clone().into(), content);
-    if let Some(ts) = thread_ts {
-        req = req.with_thread_ts(ts.into());
-    }
-    match app.slack.post_message(req).await {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.code(), Some("not_in_channel" | "channel_not_found")) => {
-            tracing::error!(
-                %channel,
-                "cannot post an inbound message: invite the bot to the channel (/invite @warmline)"
-            );
-            Ok(())
-        }
-        Err(e) => Err(anyhow::Error::from(e).context("posting an inbound message")),
-    }
 }
 
 #[cfg(test)]

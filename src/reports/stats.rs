@@ -43,7 +43,7 @@ use crate::{
     consent::Source,
     contacts::display::display_name,
     db::count,
-    domain::{mask_email, mask_phone},
+    domain::{ApprovalState, CampaignState, Channel, MessageState, mask_email, mask_phone},
 };
 
 /// Warmth below this is cold (the cold trigger's line).
@@ -110,10 +110,10 @@ pub fn local_day_bounds(tz: Tz, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>
     (local_day_start(tz, day), local_day_start(tz, next))
 }
 
-fn mask_address(channel: &str, address: Option<&str>) -> String {
+fn mask_address(channel: Channel, address: Option<&str>) -> String {
     match address {
         None | Some("") => "unknown address".into(),
-        Some(a) if channel == "email" => mask_email(a),
+        Some(a) if channel == Channel::Email => mask_email(a),
         Some(a) => mask_phone(a),
     }
 }
@@ -164,7 +164,8 @@ pub async fn pending_approvals(
     let total = count(
         conn,
         &format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM approvals a WHERE a.state = 'pending'{cond}"
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM approvals a WHERE a.state = {pending}{cond}",
+            pending = ApprovalState::Pending.sql(),
         ),
         values.clone(),
     )
@@ -177,7 +178,8 @@ pub async fn pending_approvals(
             "SELECT a.id, a.campaign_id, c.name, a.requested_by, a.created_at, \
              (SELECT CAST(COUNT(*) AS BIGINT) FROM messages m WHERE m.campaign_id = a.campaign_id) AS recipients \
              FROM approvals a JOIN campaigns c ON c.id = a.campaign_id \
-             WHERE a.state = 'pending'{cond} ORDER BY a.created_at, a.id LIMIT {lim}"
+             WHERE a.state = {pending}{cond} ORDER BY a.created_at, a.id LIMIT {lim}",
+            pending = ApprovalState::Pending.sql(),
         ),
         values,
     ))
@@ -221,9 +223,12 @@ pub async fn median_turnaround(
     }
     let rows = Row::find_by_statement(stmt(
         conn,
-        "SELECT created_at, decided_at FROM approvals \
-         WHERE state IN ('approved', 'denied') AND decided_at IS NOT NULL \
-         AND decided_at >= $1 AND decided_at < $2",
+        &format!(
+            "SELECT created_at, decided_at FROM approvals \
+             WHERE state IN ({}) AND decided_at IS NOT NULL \
+             AND decided_at >= $1 AND decided_at < $2",
+            ApprovalState::sql_list(&[ApprovalState::Approved, ApprovalState::Denied])
+        ),
         vec![Value::from(from), Value::from(to)],
     ))
     .all(conn)
@@ -255,8 +260,8 @@ fn median(v: &mut [i64]) -> Option<i64> {
 pub struct CampaignRow {
     pub id: i64,
     pub name: String,
-    pub state: String,
-    pub channel: String,
+    pub state: CampaignState,
+    pub channel: Channel,
     pub created_at: DateTime<Utc>,
 }
 
@@ -264,15 +269,15 @@ pub struct CampaignRow {
 pub async fn campaigns_by_requester(
     conn: &impl ConnectionTrait,
     user: &str,
-    states: &[&str],
+    states: &[CampaignState],
     limit: u64,
 ) -> anyhow::Result<Truncated<CampaignRow>> {
     #[derive(FromQueryResult)]
     struct Row {
         id: i64,
         name: String,
-        state: String,
-        channel: String,
+        state: CampaignState,
+        channel: Channel,
         created_at: DateTime<Utc>,
     }
     if states.is_empty() {
@@ -281,7 +286,7 @@ pub async fn campaigns_by_requester(
     let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 2)).collect();
     let cond = format!("created_by = $1 AND state IN ({})", placeholders.join(", "));
     let mut values = vec![Value::from(user.to_string())];
-    values.extend(states.iter().map(|s| Value::from(s.to_string())));
+    values.extend(states.iter().map(|s| Value::from(s.as_str())));
     let total = count(
         conn,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE {cond}"),
@@ -367,7 +372,7 @@ pub async fn drafts_by_author(
 pub struct RunningCampaign {
     pub id: i64,
     pub name: String,
-    pub state: String,
+    pub state: CampaignState,
     pub created_by: String,
     pub total: i64,
     /// Messages that reached an outcome (settled states).
@@ -387,10 +392,13 @@ pub async fn running_campaigns(
     struct Row {
         id: i64,
         name: String,
-        state: String,
+        state: CampaignState,
         created_by: String,
     }
-    let cond = "state IN ('running', 'paused')";
+    let cond = format!(
+        "state IN ({})",
+        CampaignState::sql_list(&[CampaignState::Running, CampaignState::Paused])
+    );
     let total = count(
         conn,
         &format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM campaigns WHERE {cond}"),
@@ -414,9 +422,7 @@ pub async fn running_campaigns(
         let total: i64 = progress.values().sum();
         let done: i64 = progress
             .iter()
-            .filter(|(s, _)| {
-                crate::dispatcher::state::MessageState::parse(s).is_some_and(|s| s.is_settled())
-            })
+            .filter(|(s, _)| s.is_settled())
             .map(|(_, n)| n)
             .sum();
         items.push(RunningCampaign {
@@ -427,7 +433,10 @@ pub async fn running_campaigns(
             total,
             done,
             percent: if total > 0 { done * 100 / total } else { 0 },
-            progress,
+            progress: progress
+                .into_iter()
+                .map(|(s, n)| (s.to_string(), n))
+                .collect(),
         });
     }
     Ok(Truncated::new(items, total))
@@ -671,10 +680,23 @@ pub async fn rates(
     let sql = format!(
         "SELECT CAST(COUNT(*) AS BIGINT) AS sent, {}, {}, {}, {} FROM messages \
          WHERE sent_at IS NOT NULL AND sent_at >= $1 AND sent_at < $2",
-        sum("state IN ('delivered', 'complained')", "delivered"),
-        sum("state = 'bounced'", "bounced"),
-        sum("state = 'complained'", "complained"),
-        sum("state = 'failed'", "failed"),
+        // A complaint follows a delivery.
+        sum(
+            &format!(
+                "state IN ({})",
+                MessageState::sql_list(&[MessageState::Delivered, MessageState::Complained])
+            ),
+            "delivered"
+        ),
+        sum(
+            &format!("state = {}", MessageState::Bounced.sql()),
+            "bounced"
+        ),
+        sum(
+            &format!("state = {}", MessageState::Complained.sql()),
+            "complained"
+        ),
+        sum(&format!("state = {}", MessageState::Failed.sql()), "failed"),
     );
     let row = Row::find_by_statement(stmt(conn, &sql, vec![Value::from(from), Value::from(to)]))
         .one(conn)
@@ -710,7 +732,7 @@ pub async fn rates(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AmbiguousMessage {
     pub id: String,
-    pub channel: String,
+    pub channel: Channel,
     /// Masked.
     pub recipient: String,
     pub since: DateTime<Utc>,
@@ -726,20 +748,26 @@ pub async fn ambiguous(
     #[derive(FromQueryResult)]
     struct Row {
         id: String,
-        channel: String,
+        channel: Channel,
         address: Option<String>,
         updated_at: DateTime<Utc>,
     }
     let total = count(
         conn,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state = 'ambiguous'",
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE state = {}",
+            MessageState::Ambiguous.sql()
+        ),
         vec![],
     )
     .await?;
     let rows = Row::find_by_statement(stmt(
         conn,
-        "SELECT id, channel, address, updated_at FROM messages WHERE state = 'ambiguous' \
-         ORDER BY updated_at, id LIMIT $1",
+        &format!(
+            "SELECT id, channel, address, updated_at FROM messages WHERE state = {} \
+             ORDER BY updated_at, id LIMIT $1",
+            MessageState::Ambiguous.sql()
+        ),
         vec![Value::from(limit as i64)],
     ))
     .all(conn)
@@ -747,7 +775,7 @@ pub async fn ambiguous(
     let items = rows
         .into_iter()
         .map(|r| AmbiguousMessage {
-            recipient: mask_address(&r.channel, r.address.as_deref()),
+            recipient: mask_address(r.channel, r.address.as_deref()),
             age: human_duration(now - r.updated_at),
             id: r.id,
             channel: r.channel,

@@ -45,8 +45,9 @@ use sea_orm::EntityTrait;
 use serde::Serialize;
 
 use crate::{
-    consent::{self, CHANNELS, Current, Source},
+    consent::{self, Current, Source},
     db::entities::contacts,
+    domain::Channel,
     domain::{mask_email, mask_phone},
     email::unsubscribe::Subject,
     state::App,
@@ -390,9 +391,9 @@ fn displayed(
     consent: &BTreeMap<String, Current>,
     token_channel: &str,
 ) -> Vec<&'static str> {
-    CHANNELS
+    Channel::ALL
         .iter()
-        .copied()
+        .map(|ch| ch.as_str())
         .filter(|ch| {
             *ch == token_channel || address_of(contact, ch).is_some() || consent.contains_key(*ch)
         })

@@ -427,7 +427,7 @@ async fn opt_out(
     let Some((contact_id, channel)) = value
         .split_once(':')
         .and_then(|(id, ch)| Some((id.parse::<i64>().ok()?, ch.to_string())))
-        .filter(|(_, ch)| consent::CHANNELS.contains(&ch.as_str()))
+        .filter(|(_, ch)| crate::domain::Channel::parse(ch).is_some())
     else {
         return Ok(());
     };

@@ -28,7 +28,7 @@ use chrono::{DateTime, Duration, Utc};
 use slack_morphism::prelude::*;
 
 use super::{api::SlackApiError, interactions::actions, setup_status};
-use crate::{reports::stats, state::App};
+use crate::{domain::CampaignState, reports::stats, state::App};
 
 /// Items per list on the Home tab.
 pub const LIST: u64 = 10;
@@ -38,7 +38,11 @@ pub const ACTIONABLE: u64 = 5;
 
 /// A campaign of the user's that is not out yet: a draft, waiting for an
 /// approver, or scheduled.
-pub const MINE_STATES: &[&str] = &["draft", "awaiting_approval", "scheduled"];
+pub const MINE_STATES: &[CampaignState] = &[
+    CampaignState::Draft,
+    CampaignState::AwaitingApproval,
+    CampaignState::Scheduled,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {

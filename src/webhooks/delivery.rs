@@ -43,8 +43,8 @@ use crate::{
     dispatcher::{
         breaker::{self, Tripped},
         ledger,
-        state::MessageState,
     },
+    domain::MessageState,
     providers::webhook::{
         DeliveryReport, ReportStatus, SuppressedBecause, WebhookError, WebhookReceiver,
     },

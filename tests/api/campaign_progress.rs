@@ -21,8 +21,8 @@ use warmline::{
     dispatcher::{
         Dispatcher,
         ledger::{self, NewMessage},
-        state::MessageState,
     },
+    domain::MessageState,
     providers::{
         Registry,
         test_provider::{Behaviour, Core, TestProvider},

@@ -15,8 +15,8 @@ use warmline::{
     dispatcher::{
         Dispatcher, claim,
         ledger::{self, NewMessage, Resolution},
-        state::MessageState,
     },
+    domain::MessageState,
     providers::{
         Registry,
         test_provider::{Behaviour, Core, TestProvider},
@@ -72,8 +72,8 @@ pub(crate) fn message(source: &str, contact: i64, kind: &str) -> NewMessage {
         source: source.into(),
         campaign_id: None,
         contact_id: Some(contact),
-        channel: "email".into(),
-        kind: kind.into(),
+        channel: warmline::domain::Channel::Email,
+        kind: kind.parse().expect("a message kind"),
         address: None,
         provider: "test".into(),
         payload: serde_json::json!({"subject": "Hello", "text": "Hi there"}),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Statement, Value};
+use warmline::domain::CampaignState;
 use warmline::reports::{
     digest::{self, Tick},
     stats,
@@ -362,9 +363,14 @@ storage_test!(
         let for_user = stats::pending_approvals(conn, now, Some(USER), false, 10)
             .await
             .unwrap();
-        let mine = stats::campaigns_by_requester(conn, USER, &["draft", "scheduled"], 10)
-            .await
-            .unwrap();
+        let mine = stats::campaigns_by_requester(
+            conn,
+            USER,
+            &[CampaignState::Draft, CampaignState::Scheduled],
+            10,
+        )
+        .await
+        .unwrap();
         let running = stats::running_campaigns(conn, 10).await.unwrap();
         let going = stats::going_cold(conn, 1).await.unwrap();
         let rates = stats::rates(conn, from, to).await.unwrap();

@@ -17,10 +17,8 @@ use serde_json::{Value, json};
 use warmline::{
     consent::{self, Source},
     db::entities::contacts,
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     providers::{
         Limits, OutgoingMessage, Provider, Registry, SendOutcome,
         test_provider::{Behaviour, Core, TestProvider},
@@ -314,8 +312,8 @@ fn message(
         source: source.into(),
         campaign_id: None,
         contact_id: Some(contact),
-        channel: channel.into(),
-        kind: kind.into(),
+        channel: channel.parse().expect("a channel"),
+        kind: kind.parse().expect("a message kind"),
         address: None,
         provider: if channel == "email" {
             "test"

@@ -8,10 +8,8 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, FromQueryResult, Statement};
 use warmline::{
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     email::EmailContent,
     providers::{
         OutgoingMessage, Provider, SendOutcome,
@@ -515,8 +513,8 @@ storage_test!(
                 source: "campaign:resend-e2e".into(),
                 campaign_id: None,
                 contact_id: Some(*c),
-                channel: "email".into(),
-                kind: "marketing".into(),
+                channel: warmline::domain::Channel::Email,
+                kind: warmline::domain::MessageKind::Marketing,
                 address: None,
                 provider: "resend".into(),
                 payload: payload.clone(),

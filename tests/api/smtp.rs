@@ -22,10 +22,8 @@ use serde::Deserialize;
 use serde_json::json;
 use warmline::{
     db::entities::{consents, contacts},
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     providers::{
         OutgoingMessage, Provider, SendOutcome,
         smtp::{SmtpProvider, settings::SmtpSettings},
@@ -551,8 +549,8 @@ storage_test!(
                 source: "campaign:smtp-e2e".into(),
                 campaign_id: None,
                 contact_id: Some(contact),
-                channel: "email".into(),
-                kind: "marketing".into(),
+                channel: warmline::domain::Channel::Email,
+                kind: warmline::domain::MessageKind::Marketing,
                 address: None,
                 provider: "smtp".into(),
                 payload: marketing_email(),

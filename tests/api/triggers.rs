@@ -13,7 +13,7 @@ use sea_orm::{
 use warmline::{
     consent::Source,
     db::entities::contacts,
-    dispatcher::state::MessageState,
+    domain::MessageState,
     interactions::{Direction, Kind as InteractionKind, NewInteraction},
     providers::{
         Registry,

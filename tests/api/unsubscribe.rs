@@ -11,7 +11,8 @@ use sea_orm::{
 };
 use warmline::{
     db::entities::{audit_log, consents, contacts},
-    dispatcher::{ledger, state::MessageState},
+    dispatcher::ledger,
+    domain::MessageState,
     providers::{
         Registry,
         test_provider::{Behaviour, Core, TestProvider},

@@ -9,10 +9,8 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement, Value};
 use serde_json::json;
 use warmline::{
-    dispatcher::{
-        ledger::{self, NewMessage},
-        state::MessageState,
-    },
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
     providers::resend::svix,
     providers::{Registry, resend::settings::ResendSettings},
     settings::Settings,
@@ -100,8 +98,8 @@ fn new_message(source: &str, campaign: Option<i64>, i: usize) -> NewMessage {
         source: source.into(),
         campaign_id: campaign,
         contact_id: None,
-        channel: "email".into(),
-        kind: "marketing".into(),
+        channel: warmline::domain::Channel::Email,
+        kind: warmline::domain::MessageKind::Marketing,
         address: Some(format!(
             "Reader{i}.{}@Example.com",
             source.replace(':', "-")

@@ -10,36 +10,71 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use sea_orm::{DeriveActiveEnum, EnumIter};
+use serde::{Deserialize, Serialize};
+
+/// Stored as its name (`TEXT`) in `messages.state` and `message_events.state`;
+/// decodes straight from a row.
+/// Ordered along the lifecycle, as declared.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum MessageState {
     /// Waiting for a person to approve the send it belongs to.
+    #[sea_orm(string_value = "awaiting_approval")]
     AwaitingApproval,
     /// Approved, waiting for its scheduled time.
+    #[sea_orm(string_value = "scheduled")]
     Scheduled,
     /// A schedule that came due while warmline was down, more than the grace
     /// period late: waits for a person to confirm.
+    #[sea_orm(string_value = "held")]
     Held,
     /// Due (or due at `next_attempt_at`) and waiting for a worker.
+    #[sea_orm(string_value = "queued")]
     Queued,
     /// Waiting for the end of the recipient's quiet hours.
+    #[sea_orm(string_value = "deferred")]
     Deferred,
     /// Its campaign is paused.
+    #[sea_orm(string_value = "paused")]
     Paused,
     /// Claimed by a worker under a lease; the provider may be called.
+    #[sea_orm(string_value = "sending")]
     Sending,
     /// The provider accepted it.
+    #[sea_orm(string_value = "sent")]
     Sent,
     /// The provider reported delivery.
+    #[sea_orm(string_value = "delivered")]
     Delivered,
+    #[sea_orm(string_value = "bounced")]
     Bounced,
+    #[sea_orm(string_value = "complained")]
     Complained,
     /// Gave up: a permanent error, or retries exhausted.
+    #[sea_orm(string_value = "failed")]
     Failed,
     /// Not sent, with a reason (no consent, suppressed, frequency cap, cancelled).
+    #[sea_orm(string_value = "skipped")]
     Skipped,
     /// A worker died between calling a provider that takes no idempotency
     /// key and recording the outcome: it may or may not have been sent. Only
     /// a person moves it on.
+    #[sea_orm(string_value = "ambiguous")]
     Ambiguous,
 }
 
@@ -61,7 +96,7 @@ impl MessageState {
         MessageState::Ambiguous,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             MessageState::AwaitingApproval => "awaiting_approval",
             MessageState::Scheduled => "scheduled",
@@ -83,6 +118,15 @@ impl MessageState {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|st| st.as_str() == s)
     }
+
+    /// The states in which the provider accepted the message: what counts as
+    /// a send (rates, caps, "already messaged").
+    pub const ACCEPTED: &'static [MessageState] = &[
+        MessageState::Sent,
+        MessageState::Delivered,
+        MessageState::Bounced,
+        MessageState::Complained,
+    ];
 
     /// No worker will ever pick it up again by itself.
     pub fn is_settled(self) -> bool {
@@ -119,24 +163,59 @@ impl MessageState {
     }
 }
 
+super::sql::sql_names!(MessageState);
+super::sql::sql_names!(SkipReason);
+
 impl fmt::Display for MessageState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// Why a message was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a message was skipped; stored in `messages.skip_reason`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum SkipReason {
+    #[sea_orm(string_value = "no_consent")]
     NoConsent,
+    #[sea_orm(string_value = "suppressed")]
     Suppressed,
+    #[sea_orm(string_value = "frequency_cap")]
     FrequencyCap,
+    #[sea_orm(string_value = "cancelled")]
     Cancelled,
+    #[sea_orm(string_value = "no_address")]
     NoAddress,
 }
 
 impl SkipReason {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [SkipReason; 5] = [
+        SkipReason::NoConsent,
+        SkipReason::Suppressed,
+        SkipReason::FrequencyCap,
+        SkipReason::Cancelled,
+        SkipReason::NoAddress,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             SkipReason::NoConsent => "no_consent",
             SkipReason::Suppressed => "suppressed",
@@ -144,6 +223,12 @@ impl SkipReason {
             SkipReason::Cancelled => "cancelled",
             SkipReason::NoAddress => "no_address",
         }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -155,7 +240,50 @@ mod tests {
     fn names_round_trip() {
         for s in MessageState::ALL {
             assert_eq!(MessageState::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
         }
+        for r in SkipReason::ALL {
+            assert_eq!(SkipReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+    }
+
+    /// The migrations name message states in partial indexes and views
+    /// (they have no CHECK constraints); every name they use must be one
+    /// of ours, or the index would silently cover nothing.
+    #[test]
+    fn the_states_the_migrations_name_are_message_states() {
+        let sources = [
+            include_str!("../../migrations/m20261126_000008_campaign_progress.rs"),
+            include_str!("../../migrations/m20261126_000012_partial_message_indexes.rs"),
+        ];
+        let mut seen = 0;
+        for src in sources {
+            for list in src.split("state IN (").skip(1) {
+                let list = &list[..list.find(')').expect("a closed list")];
+                for name in list.split(',') {
+                    let name = name.trim().trim_matches('\'');
+                    assert!(
+                        MessageState::parse(name).is_some(),
+                        "migration names '{name}', which is not a MessageState"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(
+            seen >= 10,
+            "found only {seen} names: the pattern no longer matches"
+        );
+    }
+
+    #[test]
+    fn sql_lists_quote_each_name() {
+        assert_eq!(MessageState::Sent.sql(), "'sent'");
+        assert_eq!(
+            MessageState::sql_list(MessageState::ACCEPTED),
+            "'sent', 'delivered', 'bounced', 'complained'"
+        );
     }
 
     #[test]
