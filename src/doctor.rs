@@ -35,6 +35,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 
 pub mod sender_auth;
+pub mod settings;
 
 use crate::{
     dispatcher::{

@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     domain::{ApprovalState, mask_addresses},
-    slack::{error::IngressError, interactions::actions},
+    slack::{actions, error::IngressError},
     state::App,
 };
 
@@ -285,7 +285,7 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
     // cancelled from here (campaigns::reschedule, campaigns::progress).
     let controls = v.state == ApprovalState::Approved
         && v.campaign_state == crate::domain::CampaignState::Scheduled
-        && !crate::campaigns::reschedule::started(&app.db, v.campaign_id, Utc::now()).await?;
+        && !crate::dispatcher::ledger::campaign_started(&app.db, v.campaign_id, Utc::now()).await?;
     let outcome = if v.state == ApprovalState::Approved
         && v.campaign_state == crate::domain::CampaignState::Cancelled
     {
@@ -480,8 +480,11 @@ pub async fn update_campaign_request(app: &App, campaign_id: i64) -> anyhow::Res
     }
     let latest = Id::find_by_statement(Statement::from_sql_and_values(
         app.db.get_database_backend(),
-        "SELECT id FROM approvals WHERE campaign_id = $1 AND state = 'approved' \
-         AND slack_ts IS NOT NULL ORDER BY id DESC LIMIT 1",
+        format!(
+            "SELECT id FROM approvals WHERE campaign_id = $1 AND state = {} \
+             AND slack_ts IS NOT NULL ORDER BY id DESC LIMIT 1",
+            ApprovalState::Approved.sql()
+        ),
         [Value::from(campaign_id)],
     ))
     .one(&app.db)

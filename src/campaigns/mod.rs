@@ -22,6 +22,7 @@ pub mod drafts;
 pub mod preview;
 pub mod progress;
 pub mod reschedule;
+pub mod settings;
 pub mod thread;
 
 use serde::{Deserialize, Serialize};

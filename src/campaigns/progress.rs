@@ -34,7 +34,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use slack_morphism::prelude::*;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -42,30 +42,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     dispatcher::ledger,
     domain::{CampaignState, MessageState},
-    slack::{error::IngressError, interactions::actions},
+    slack::{actions, error::IngressError},
     state::App,
 };
-
-/// `[campaigns]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CampaignsSettings {
-    /// Least seconds between two edits of a campaign's progress message.
-    pub progress_interval_secs: u64,
-    /// The channel id where a campaign that needed no approval gets its
-    /// thread. Unset: the requester's DM with the bot (an automation's
-    /// campaign then gets no thread). See [`super::thread`].
-    pub thread_channel: Option<String>,
-}
-
-impl Default for CampaignsSettings {
-    fn default() -> Self {
-        Self {
-            progress_interval_secs: 5,
-            thread_channel: None,
-        }
-    }
-}
 
 /// How long a first post may take before another process may try it.
 const POST_LEASE_SECS: i64 = 60;

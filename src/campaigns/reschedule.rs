@@ -27,9 +27,11 @@ use slack_morphism::prelude::*;
 use super::thread::schedule_words;
 use crate::{
     approval::Schedule,
+    dispatcher::ledger,
+    domain::{CampaignState, MessageState},
     slack::{
+        actions,
         error::IngressError,
-        interactions::actions,
         modal_form::{Values, errors, field},
         mrkdwn::escape as mrkdwn,
     },
@@ -81,7 +83,7 @@ pub enum Outcome {
 #[derive(Debug, FromQueryResult)]
 struct Campaign {
     name: String,
-    state: String,
+    state: CampaignState,
     schedule: Option<String>,
 }
 
@@ -104,24 +106,6 @@ async fn load(
     .await?)
 }
 
-/// Whether any message of the campaign is due or past `scheduled`
-/// (skipped and never-approved ones aside).
-pub async fn started(
-    conn: &impl ConnectionTrait,
-    campaign_id: i64,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    Ok(crate::db::count(
-        conn,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 \
-         AND (state NOT IN ('scheduled', 'skipped', 'awaiting_approval') \
-           OR (state = 'scheduled' AND next_attempt_at <= $2))",
-        vec![Value::from(campaign_id), Value::from(now)],
-    )
-    .await?
-        > 0)
-}
-
 /// Why the campaign cannot be rescheduled now, if it cannot (the permission
 /// aside): the rule the button and the submission both apply.
 async fn not_movable(
@@ -130,10 +114,10 @@ async fn not_movable(
     c: &Campaign,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Refusal>> {
-    if c.state != "scheduled" {
-        return Ok(Some(Refusal::NotScheduled(c.state.clone())));
+    if c.state != CampaignState::Scheduled {
+        return Ok(Some(Refusal::NotScheduled(c.state.as_str().to_string())));
     }
-    if started(conn, id, now).await? {
+    if ledger::campaign_started(conn, id, now).await? {
         return Ok(Some(Refusal::Started));
     }
     Ok(None)
@@ -170,8 +154,11 @@ pub async fn reschedule(
     let moved = txn
         .execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE messages SET next_attempt_at = $1, updated_at = $2 \
-             WHERE campaign_id = $3 AND state = 'scheduled'",
+            format!(
+                "UPDATE messages SET next_attempt_at = $1, updated_at = $2 \
+                 WHERE campaign_id = $3 AND state = {}",
+                MessageState::Scheduled.sql()
+            ),
             [Value::from(at), Value::from(now), Value::from(id)],
         ))
         .await?

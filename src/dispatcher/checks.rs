@@ -16,78 +16,11 @@ use crate::{
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
-use serde::Deserialize;
 
-use super::claim::Claimed;
-
-/// `[caps]`: marketing messages per contact, across campaigns, triggers and
-/// nudges. Transactional messages are not capped.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CapsSettings {
-    pub marketing_per_day: u32,
-    pub marketing_per_week: u32,
-}
-
-impl Default for CapsSettings {
-    fn default() -> Self {
-        Self {
-            marketing_per_day: 1,
-            marketing_per_week: 3,
-        }
-    }
-}
-
-/// One channel's sending window, in the recipient's local time.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Window {
-    /// `HH:MM`, first minute sending is allowed.
-    pub start: String,
-    /// `HH:MM`, first minute sending is no longer allowed.
-    pub end: String,
-}
-
-/// `[quiet_hours]`: `default_timezone` for contacts without one, and a window
-/// per channel (`[quiet_hours.sms] start = "08:00" end = "21:00"`). Channels
-/// without a window send at any hour.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QuietHoursSettings {
-    pub default_timezone: String,
-    pub sms: Option<Window>,
-    pub whatsapp: Option<Window>,
-    pub instagram: Option<Window>,
-    pub email: Option<Window>,
-}
-
-impl Default for QuietHoursSettings {
-    fn default() -> Self {
-        // TCPA: no calls or texts before 8 am or after 9 pm local time.
-        let tcpa = Window {
-            start: "08:00".into(),
-            end: "21:00".into(),
-        };
-        Self {
-            default_timezone: "America/New_York".into(),
-            sms: Some(tcpa.clone()),
-            whatsapp: Some(tcpa),
-            instagram: None,
-            email: None,
-        }
-    }
-}
-
-impl QuietHoursSettings {
-    pub fn window(&self, channel: Channel) -> Option<&Window> {
-        match channel {
-            Channel::Sms => self.sms.as_ref(),
-            Channel::Whatsapp => self.whatsapp.as_ref(),
-            Channel::Instagram => self.instagram.as_ref(),
-            Channel::Email => self.email.as_ref(),
-        }
-    }
-}
+use super::{
+    claim::Claimed,
+    settings::{CapsSettings, QuietHoursSettings, Window},
+};
 
 fn parse_hm(s: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(s, "%H:%M").ok()

@@ -581,6 +581,27 @@ pub async fn suppress(
     Ok(())
 }
 
+/// Whether any message of the campaign is due or past `scheduled` (skipped
+/// and never-approved ones aside): after that it can no longer be moved.
+pub async fn campaign_started(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 \
+         AND (state NOT IN ({not_started}) OR (state = {scheduled} AND next_attempt_at <= $2))",
+        not_started = MessageState::sql_list(&[
+            MessageState::Scheduled,
+            MessageState::Skipped,
+            MessageState::AwaitingApproval,
+        ]),
+        scheduled = MessageState::Scheduled.sql(),
+    );
+    let n = crate::db::count(conn, &sql, vec![Value::from(campaign_id), Value::from(now)]).await?;
+    Ok(n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

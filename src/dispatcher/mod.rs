@@ -24,59 +24,19 @@ pub mod claim;
 pub mod ledger;
 pub mod limiter;
 pub mod retry;
+pub mod settings;
 pub mod worker;
+
+pub use settings::{CapsSettings, DispatcherSettings, QuietHoursSettings, Window};
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, FromQueryResult, Statement, Value};
-use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{domain::MessageState, providers::Registry, settings::Settings};
-
-/// `[dispatcher]` in `warmline.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DispatcherSettings {
-    /// Worker loops per provider in this process.
-    pub workers_per_provider: usize,
-    /// Most messages one claim takes.
-    pub batch_size: usize,
-    /// Provider requests in flight per worker.
-    pub concurrency: usize,
-    pub heartbeat_secs: u64,
-    /// A worker silent this long is dead; its messages are recovered.
-    pub lease_secs: u64,
-    pub poll_interval_ms: u64,
-    /// Attempts in all before a retryable error becomes a failure.
-    pub max_attempts: u32,
-    pub retry_base_secs: f64,
-    pub retry_max_secs: u64,
-    /// A schedule later than this when warmline comes back waits for a person.
-    pub stale_grace_minutes: i64,
-    /// Share of a provider's rate actually used, leaving room for timer jitter.
-    pub rate_headroom: f64,
-}
-
-impl Default for DispatcherSettings {
-    fn default() -> Self {
-        Self {
-            workers_per_provider: 2,
-            batch_size: 500,
-            concurrency: 4,
-            heartbeat_secs: 2,
-            lease_secs: 10,
-            poll_interval_ms: 500,
-            max_attempts: 8,
-            retry_base_secs: 5.0,
-            retry_max_secs: 3600,
-            stale_grace_minutes: 15,
-            rate_headroom: 0.97,
-        }
-    }
-}
 
 /// A provider pushed back further than this is not claimed for at all.
 const LONG_HOLD: Duration = Duration::from_secs(5);

@@ -15,11 +15,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, 
 
 use super::{
     DispatcherSettings,
-    checks::{self, CapsSettings, QuietHoursSettings, Verdict},
+    checks::{self, Verdict},
     claim::{self, Claimed},
     ledger,
     limiter::RateLimiter,
     retry::RetryPolicy,
+    settings::{CapsSettings, QuietHoursSettings},
 };
 use crate::domain::MessageState;
 use crate::providers::{OutgoingMessage, Provider, SendOutcome};

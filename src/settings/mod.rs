@@ -31,26 +31,26 @@ pub struct Settings {
     pub approval: ApprovalSettings,
     pub import: ImportSettings,
     pub log: LogSettings,
-    pub dispatcher: crate::dispatcher::DispatcherSettings,
+    pub dispatcher: crate::dispatcher::settings::DispatcherSettings,
     /// `[providers.<name>]`: per-provider limits and options.
     pub providers: crate::providers::settings::ProvidersSettings,
-    pub caps: crate::dispatcher::checks::CapsSettings,
+    pub caps: crate::dispatcher::settings::CapsSettings,
     /// `[quiet_hours.<channel>]`: local hours a channel may not send in.
-    pub quiet_hours: crate::dispatcher::checks::QuietHoursSettings,
+    pub quiet_hours: crate::dispatcher::settings::QuietHoursSettings,
     /// `[email]`: sender, unsubscribe links, which provider carries email.
     pub email: EmailSettings,
     /// `[api]`: the host CRM's JSON API.
     pub api: ApiSettings,
-    pub triggers: crate::triggers::TriggerSettings,
-    pub warmth: crate::warmth::WarmthSettings,
-    pub inbound: crate::inbound::InboundSettings,
+    pub triggers: crate::triggers::settings::TriggerSettings,
+    pub warmth: crate::warmth::settings::WarmthSettings,
+    pub inbound: crate::inbound::settings::InboundSettings,
     /// `[campaigns]`: running campaigns as their Slack thread shows them.
-    pub campaigns: crate::campaigns::progress::CampaignsSettings,
-    pub digest: crate::reports::DigestSettings,
+    pub campaigns: crate::campaigns::settings::CampaignsSettings,
+    pub digest: crate::reports::settings::DigestSettings,
     /// `[sentry]`: error monitoring, on when `SENTRY_DSN` is set.
     pub sentry: crate::error_reporting::settings::SentrySettings,
     /// `[dns]`: the resolver the doctor reads SPF, DKIM and DMARC with.
-    pub dns: crate::doctor::sender_auth::DnsSettings,
+    pub dns: crate::doctor::settings::DnsSettings,
 }
 
 /// `[email]`.

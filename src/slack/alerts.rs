@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::{api::SlackApi, blocks::Blocks, interactions::actions};
+use super::{actions, api::SlackApi, blocks::Blocks};
 use crate::dispatcher::alerts::{Alerts, Attention};
 
 pub struct SlackAlerts {

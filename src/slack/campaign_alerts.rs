@@ -15,8 +15,8 @@ use serde_json::json;
 use slack_morphism::prelude::*;
 
 use super::{
+    actions,
     error::IngressError,
-    interactions::actions,
     mrkdwn::{escape, truncate},
 };
 use crate::{

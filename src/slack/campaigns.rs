@@ -23,7 +23,7 @@ use slack_morphism::prelude::*;
 
 use super::modal_form::{Values, errors, field, option_of, text_of};
 
-use super::{interactions::actions, mrkdwn::escape};
+use super::{actions, mrkdwn::escape};
 use crate::{
     approval::{
         self, Content, Schedule, SendRequest, SubmitError, Submitted,

@@ -24,7 +24,7 @@ use slack_morphism::prelude::*;
 
 use super::modal_form::{Values, errors, field, option_of, text_of};
 
-use super::interactions::actions;
+use super::actions;
 use super::mrkdwn::{escape, truncate};
 use crate::{
     approval::{self, Content, Schedule, SendRequest, Submitted},

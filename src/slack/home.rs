@@ -27,7 +27,7 @@
 use chrono::{DateTime, Duration, Utc};
 use slack_morphism::prelude::*;
 
-use super::{api::SlackApiError, interactions::actions, setup_status};
+use super::{actions, api::SlackApiError, setup_status};
 use crate::{domain::CampaignState, reports::stats, state::App};
 
 /// Items per list on the Home tab.

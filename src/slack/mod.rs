@@ -2,6 +2,7 @@
 //! (over HTTP or Socket Mode, one set of handlers), the Web API client, Block
 //! Kit layouts, the App Home, and the app manifest.
 
+pub mod actions;
 pub mod alerts;
 pub mod api;
 pub mod blocks;

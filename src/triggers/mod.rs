@@ -47,37 +47,11 @@ pub mod cold;
 pub mod monthly;
 pub mod onboarding;
 pub mod runner;
+pub mod settings;
 
-use serde::Deserialize;
+pub use settings::TriggerSettings;
 
 pub use runner::{TickStats, start, tick};
-
-/// `[triggers]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TriggerSettings {
-    /// Whether the trigger loop runs in `serve`.
-    pub enabled: bool,
-    /// Seconds between two ticks (detection plus due steps).
-    pub interval_secs: u64,
-    /// A contact created within this many days, and never onboarded, gets
-    /// the onboarding sequence.
-    pub onboarding_window_days: u32,
-    /// The channel trigger messages go out on (the shipped templates are
-    /// email).
-    pub channel: String,
-}
-
-impl Default for TriggerSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval_secs: 300,
-            onboarding_window_days: 7,
-            channel: "email".into(),
-        }
-    }
-}
 
 /// One step of a sequence: the template it sends and the day, counted from
 /// the first step, it is due.

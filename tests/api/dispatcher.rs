@@ -349,7 +349,7 @@ storage_test!(
             .format("%H:%M")
             .to_string();
         let s = settings(|s| {
-            s.quiet_hours.email = Some(warmline::dispatcher::checks::Window {
+            s.quiet_hours.email = Some(warmline::dispatcher::settings::Window {
                 start: open,
                 end: close,
             })
