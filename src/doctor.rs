@@ -551,11 +551,6 @@ struct RateRow {
     complained: i64,
 }
 
-#[derive(FromQueryResult)]
-struct At {
-    received_at: DateTime<Utc>,
-}
-
 /// Reads every fact the checks need.
 pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<ChannelFacts>> {
     let registry = app.dispatcher.registry();
@@ -564,7 +559,8 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
         let webhook = match registry.webhook_of(p.name()) {
             Some(receiver) => Webhook::Signed {
                 secret_set: receiver.is_configured(),
-                last_event: last_event(&app.db, receiver.provider()).await?,
+                last_event: crate::webhooks::events::last_verified(&app.db, receiver.provider())
+                    .await?,
                 settled_sends: settled_sends(&app.db, p.name(), now).await?,
             },
             None => Webhook::NotApplicable(p.without_webhook()),
@@ -736,23 +732,6 @@ async fn rates(
         bounced: r.bounced,
         complained: r.complained,
     }))
-}
-
-async fn last_event(
-    db: &impl ConnectionTrait,
-    provider: &str,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
-    // ORDER BY … LIMIT 1 rather than MAX(): keeps the column's type, which
-    // SQLite loses on an aggregate.
-    Ok(At::find_by_statement(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "SELECT received_at FROM provider_events WHERE provider = $1 \
-         ORDER BY received_at DESC LIMIT 1",
-        [Value::from(provider)],
-    ))
-    .one(db)
-    .await?
-    .map(|r| r.received_at))
 }
 
 async fn settled_sends(

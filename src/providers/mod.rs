@@ -84,6 +84,10 @@ pub enum SendOutcome {
 pub trait Provider: Send + Sync {
     /// Stable name, used in settings (`[providers.<name>]`) and metrics.
     fn name(&self) -> &str;
+    /// How people call it ("Resend"); its name unless it says otherwise.
+    fn label(&self) -> &str {
+        self.name()
+    }
     /// The channel it carries.
     fn channel(&self) -> Channel;
     fn limits(&self) -> Limits;

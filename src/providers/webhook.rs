@@ -46,6 +46,9 @@ pub trait WebhookReceiver: Send + Sync {
     /// Whether it has what verification needs (a signing secret): without
     /// it every request is refused, and the doctor says so.
     fn is_configured(&self) -> bool;
+    /// The setting that gives it its signing secret (`RESEND_WEBHOOK_SECRET`),
+    /// named where people are told what to set; never its value.
+    fn secret_setting(&self) -> &'static str;
     /// Checks the signature over the raw request. Errors:
     /// [`WebhookError::NotConfigured`] without a secret,
     /// [`WebhookError::Unauthorized`] for a bad or stale signature.

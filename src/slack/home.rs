@@ -69,8 +69,7 @@ pub async fn context(
     user: &SlackUserId,
     now: DateTime<Utc>,
 ) -> anyhow::Result<serde_json::Value> {
-    let items = setup_status::items(&app.settings);
-    let missing = items.iter().filter(|i| !i.ok).count();
+    let setup = setup_status::gather(app, now).await?;
     let db = &app.db;
     let approver = crate::approval::decision::is_approver(app, &user.0).await;
     let pending = if approver {
@@ -90,8 +89,7 @@ pub async fn context(
     Ok(serde_json::json!({
         "user": user.0,
         "command": app.settings.slack.command,
-        "items": items,
-        "missing": missing,
+        "setup": setup.context(),
         "refresh_action": actions::HOME_REFRESH,
         "approver": approver,
         "pending": pending,

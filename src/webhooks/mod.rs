@@ -15,6 +15,7 @@
 //!    notice never loses the ledger change.
 
 pub mod delivery;
+pub mod events;
 
 use axum::{
     Json,

@@ -34,6 +34,7 @@ mod migrations;
 mod resend;
 mod resend_contract;
 mod sender_auth;
+mod setup_status;
 mod shutdown;
 mod slack_api;
 mod slack_commands;

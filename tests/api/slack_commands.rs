@@ -121,16 +121,16 @@ async fn status_lists_the_missing_settings() {
         "Public URL",
     ] {
         assert!(
-            blocks.contains(&format!(":warning: *{missing}*")),
+            blocks.contains(&format!(":x: *{missing}*")),
             "{missing} not shown as missing: {blocks}"
         );
     }
     assert!(
-        blocks.contains(":white_check_mark: *Slack bot token*"),
+        blocks.contains(":white_check_mark: *Bot token*"),
         "{blocks}"
     );
     assert!(
-        reply["text"].as_str().unwrap().contains("4 missing"),
+        reply["text"].as_str().unwrap().contains("8 missing"),
         "{reply}"
     );
     assert!(
@@ -154,7 +154,7 @@ async fn status_shows_configured_channels() {
     let reply: Value = res.json().await.unwrap();
     let blocks = reply["blocks"].to_string();
     assert!(
-        blocks.contains(":white_check_mark: *Approvals channel*"),
+        blocks.contains(":white_check_mark: *Approvals channel*: <#C0APPROVAL>"),
         "{blocks}"
     );
     assert!(blocks.contains("<#C0APPROVAL>"), "{blocks}");

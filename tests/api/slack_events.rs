@@ -48,7 +48,8 @@ async fn app_home_opened_publishes_the_home_tab_with_the_setup_status() {
     assert_eq!(call.body["view"]["type"], "home");
     let view = call.body["view"].to_string();
     assert!(view.contains("Setup status"), "{view}");
-    assert!(view.contains(":warning: *Approvals channel*"), "{view}");
+    assert!(view.contains(":x: *Approvals channel*"), "{view}");
+    assert!(view.contains("`RESEND_API_KEY` or `SMTP_URL`"), "{view}");
     assert!(view.contains("home_refresh"), "{view}");
     app.drain_background().await;
     assert_eq!(app.fake.calls_to("views.publish").len(), 1);

@@ -307,6 +307,10 @@ impl Provider for ResendProvider {
         "resend"
     }
 
+    fn label(&self) -> &str {
+        "Resend"
+    }
+
     fn channel(&self) -> crate::domain::Channel {
         crate::domain::Channel::Email
     }

@@ -95,6 +95,10 @@ impl WebhookReceiver for ResendWebhook {
         self.secret.is_ok()
     }
 
+    fn secret_setting(&self) -> &'static str {
+        "RESEND_WEBHOOK_SECRET"
+    }
+
     fn verify(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
         let secret = self.secret.as_ref().map_err(|problem| {
             if !self.warned.swap(true, Ordering::Relaxed) {

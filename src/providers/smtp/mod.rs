@@ -261,6 +261,10 @@ impl Provider for SmtpProvider {
         "smtp"
     }
 
+    fn label(&self) -> &str {
+        "SMTP"
+    }
+
     fn channel(&self) -> crate::domain::Channel {
         crate::domain::Channel::Email
     }

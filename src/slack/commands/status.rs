@@ -1,5 +1,7 @@
-//! `/warm status`: which integrations are configured and which are missing
-//! (the same checklist as the Home tab).
+//! `/warm status`: every integration (Slack, each channel's provider,
+//! sender and webhook, the JSON API, error monitoring, the public URL),
+//! each ✅ / ❌ / ➖ with the setting that fixes it; the same model as the
+//! Home tab's setup section ([`setup_status`]). Ephemeral.
 
 use async_trait::async_trait;
 use slack_morphism::prelude::*;
@@ -18,22 +20,17 @@ impl Subcommand for Status {
         "Show which integrations are configured and what is missing"
     }
     async fn run(&self, app: &App, _inv: &Invocation<'_>) -> Result<Reply, CommandError> {
-        let items = setup_status::items(&app.settings);
-        let missing = items.iter().filter(|i| !i.ok).count();
-        let fallback = format!(
-            "Setup: {} configured, {missing} missing",
-            items.len() - missing
-        );
+        let status = setup_status::gather(app, chrono::Utc::now()).await?;
         let blocks = app
             .blocks
             .message_blocks(
                 "setup_status.json.j2",
-                serde_json::json!({ "items": items, "missing": missing, "command": &app.settings.slack.command }),
+                serde_json::json!({ "status": status.context(), "command": &app.settings.slack.command }),
             )
             .map_err(anyhow::Error::from)?;
         Ok(Reply::Ephemeral(
             SlackMessageContent::new()
-                .with_text(fallback)
+                .with_text(status.summary())
                 .with_blocks(blocks),
         ))
     }
