@@ -23,6 +23,7 @@ pub mod error_reporting;
 pub mod import;
 pub mod inbound;
 pub mod interactions;
+pub mod jobs;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod observability;

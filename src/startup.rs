@@ -60,6 +60,17 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// Every job that runs on a clock ([`crate::jobs`]).
+pub fn periodic_jobs() -> Vec<std::sync::Arc<dyn crate::jobs::Periodic>> {
+    vec![
+        std::sync::Arc::new(crate::triggers::runner::TriggerJob),
+        std::sync::Arc::new(crate::warmth::DecayJob),
+        std::sync::Arc::new(crate::approval::reminders::ReminderJob),
+        std::sync::Arc::new(crate::campaigns::progress::ProgressJob),
+        std::sync::Arc::new(crate::reports::digest::DigestJob),
+    ]
+}
+
 /// A built application bound to its port, ready to run.
 pub struct Application {
     app: App,
@@ -123,11 +134,7 @@ impl Application {
         };
 
         app.dispatcher.start(&app.loops, token.clone());
-        crate::triggers::start(&app, &app.loops, token.clone());
-        crate::warmth::start(&app, &app.loops, token.clone());
-        crate::approval::reminders::start(&app, &app.loops, token.clone());
-        crate::campaigns::progress::start(&app, &app.loops, token.clone());
-        crate::reports::digest::start(&app, &app.loops, token.clone());
+        crate::jobs::start(&app, periodic_jobs(), &app.loops, token.clone());
         let router = router(app.clone());
         let signal_token = token.clone();
         tokio::spawn(async move {

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{decision, set_campaign_state, skip_awaiting};
 use crate::{
@@ -161,22 +160,20 @@ async fn expire(app: &App, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> 
     Ok(true)
 }
 
-/// Starts the once-a-minute loop on `tracker` (the app's loops).
-pub fn start(app: &App, tracker: &TaskTracker, shutdown: CancellationToken) {
-    let app2 = app.clone();
-    tracker.spawn(async move {
-        let period = Duration::from_secs(60);
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {
-                    if let Err(e) = tick(&app2, Utc::now()).await {
-                        tracing::warn!(error = %format!("{e:#}"), "approval reminders failed; retrying next minute");
-                    }
-                }
-            }
-        }
-    });
+/// The periodic job: [`tick`] every minute.
+pub struct ReminderJob;
+
+#[async_trait::async_trait]
+impl crate::jobs::Periodic for ReminderJob {
+    fn name(&self) -> &'static str {
+        "approval_reminders"
+    }
+
+    fn period(&self, _app: &App) -> Result<Duration, &'static str> {
+        Ok(Duration::from_secs(60))
+    }
+
+    async fn tick(&self, app: &App, now: DateTime<Utc>) -> anyhow::Result<()> {
+        tick(app, now).await.map(|_| ())
+    }
 }

@@ -37,7 +37,6 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 use serde_json::json;
 use slack_morphism::prelude::*;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     dispatcher::ledger,
@@ -584,24 +583,24 @@ pub async fn refresh(app: &App, campaign_id: i64, now: DateTime<Utc>) -> anyhow:
     edit(app, &channel, &ts, progress_content(app, &c, &view)?).await
 }
 
-/// Starts the loop: one tick every `progress_interval_secs` (at least 1 s).
-pub fn start(app: &App, tracker: &TaskTracker, shutdown: CancellationToken) {
-    let app2 = app.clone();
-    tracker.spawn(async move {
-        let period = Duration::from_secs(app2.settings.campaigns.progress_interval_secs.max(1));
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {
-                    if let Err(e) = tick(&app2, Utc::now()).await {
-                        tracing::warn!(error = %format!("{e:#}"), "campaign progress failed; retrying next tick");
-                    }
-                }
-            }
-        }
-    });
+/// The periodic job: [`tick`] every `[campaigns] progress_interval_secs`.
+pub struct ProgressJob;
+
+#[async_trait::async_trait]
+impl crate::jobs::Periodic for ProgressJob {
+    fn name(&self) -> &'static str {
+        "campaign_progress"
+    }
+
+    fn period(&self, app: &App) -> Result<Duration, &'static str> {
+        Ok(Duration::from_secs(
+            app.settings.campaigns.progress_interval_secs.max(1),
+        ))
+    }
+
+    async fn tick(&self, app: &App, now: DateTime<Utc>) -> anyhow::Result<()> {
+        tick(app, now).await.map(|_| ())
+    }
 }
 
 // ------------------------------------------------------------- decisions

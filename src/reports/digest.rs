@@ -27,7 +27,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, Statement, Value};
 use serde::Serialize;
 use slack_morphism::prelude::*;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::stats::{self, AmbiguousMessage, ColdContact, PendingApproval, Rates, Truncated};
 use crate::state::App;
@@ -193,27 +192,23 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Tick> {
     Ok(Tick::Posted { day })
 }
 
-/// Starts the once-a-minute loop on `tracker` (the app's loops).
-pub fn start(app: &App, tracker: &TaskTracker, shutdown: CancellationToken) {
-    if app.settings.slack.digest_channel.is_none() {
-        tracing::info!("no WARMLINE_DIGEST_CHANNEL: the daily digest is off");
-        return;
+/// The periodic job: every minute, [`tick`] posts the digest once it is due.
+pub struct DigestJob;
+
+#[async_trait::async_trait]
+impl crate::jobs::Periodic for DigestJob {
+    fn name(&self) -> &'static str {
+        "daily_digest"
     }
-    let app2 = app.clone();
-    tracker.spawn(async move {
-        let period = StdDuration::from_secs(60);
-        // The first tick waits a period: start-up has enough to do.
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {
-                    if let Err(e) = tick(&app2, Utc::now()).await {
-                        tracing::warn!(error = %format!("{e:#}"), "daily digest failed; retrying next minute");
-                    }
-                }
-            }
+
+    fn period(&self, app: &App) -> Result<StdDuration, &'static str> {
+        if app.settings.slack.digest_channel.is_none() {
+            return Err("no WARMLINE_DIGEST_CHANNEL: the daily digest is off");
         }
-    });
+        Ok(StdDuration::from_secs(60))
+    }
+
+    async fn tick(&self, app: &App, now: DateTime<Utc>) -> anyhow::Result<()> {
+        tick(app, now).await.map(|_| ())
+    }
 }

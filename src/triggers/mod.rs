@@ -51,7 +51,7 @@ pub mod settings;
 
 pub use settings::TriggerSettings;
 
-pub use runner::{TickStats, start, tick};
+pub use runner::{TickStats, TriggerJob, tick};
 
 /// One step of a sequence: the template it sends and the day, counted from
 /// the first step, it is due.

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{Kind, TriggerSettings, address_column, cold, monthly, onboarding, step_source};
 use crate::{
@@ -65,34 +64,30 @@ impl TickStats {
     }
 }
 
-/// Runs [`tick`] every `[triggers] interval_secs` (the first one interval
-/// after start-up) until `token` is cancelled. Does nothing when triggers
-/// are disabled.
-pub fn start(app: &App, loops: &TaskTracker, token: CancellationToken) {
-    let settings = &app.settings.triggers;
-    if !settings.enabled {
-        tracing::info!("triggers are disabled ([triggers] enabled = false)");
-        return;
+/// The periodic job: [`tick`] every `[triggers] interval_secs`.
+pub struct TriggerJob;
+
+#[async_trait::async_trait]
+impl crate::jobs::Periodic for TriggerJob {
+    fn name(&self) -> &'static str {
+        "triggers"
     }
-    let period = Duration::from_secs(settings.interval_secs.max(1));
-    let app = app.clone();
-    loops.spawn(async move {
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => break,
-                _ = interval.tick() => {}
-            }
-            match tick(&app, Utc::now()).await {
-                Ok(stats) if stats != TickStats::default() => {
-                    tracing::info!(?stats, "trigger tick");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = format!("{e:#}"), "trigger tick failed"),
-            }
+
+    fn period(&self, app: &App) -> Result<Duration, &'static str> {
+        let settings = &app.settings.triggers;
+        if !settings.enabled {
+            return Err("triggers are disabled ([triggers] enabled = false)");
         }
-    });
+        Ok(Duration::from_secs(settings.interval_secs.max(1)))
+    }
+
+    async fn tick(&self, app: &App, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let stats = tick(app, now).await?;
+        if stats != TickStats::default() {
+            tracing::info!(?stats, "trigger tick");
+        }
+        Ok(())
+    }
 }
 
 /// Detects new crossings at `now`, then sends every step due at `now`.

@@ -39,7 +39,6 @@ use std::{
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use decay::{Stats, recompute_all};
 
@@ -237,45 +236,34 @@ pub async fn refresh_contact_with(
     ))
 }
 
-/// Starts the decay loop: every `[warmth] decay_interval_minutes`, the first
-/// one interval after start, [`recompute_all`] runs and its crossings are
-/// logged. It stops when `token` is cancelled; a pass in progress finishes
-/// its current chunk's transaction first (each chunk commits on its own).
-///
-/// Crossings are for the triggers: a consumer hooks in where the loop logs
-/// them (`stats.crossings`), or runs [`recompute_all`] itself.
-pub fn start(app: &crate::state::App, loops: &TaskTracker, token: CancellationToken) {
-    configure(&app.settings.warmth);
-    let period = Duration::from_secs(app.settings.warmth.decay_interval_minutes * 60);
-    let db = app.db.clone();
-    loops.spawn(async move {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => break,
-                _ = ticks.tick() => {}
-            }
-            let pass = tokio::select! {
-                _ = token.cancelled() => break,
-                r = recompute_all(&db, Utc::now()) => r,
-            };
-            match pass {
-                Ok(stats) => {
-                    tracing::info!(
-                        contacts = stats.contacts,
-                        updated = stats.updated,
-                        went_cold = stats.crossings.iter().filter(|c| c.went_cold()).count(),
-                        became_active =
-                            stats.crossings.iter().filter(|c| c.became_active()).count(),
-                        secs = stats.elapsed.as_secs_f64(),
-                        "warmth decay pass done"
-                    );
-                }
-                Err(e) => tracing::error!(error = format!("{e:#}"), "warmth decay pass failed"),
-            }
-        }
-    });
+/// The periodic job: the decay pass every `[warmth] decay_interval_minutes`.
+pub struct DecayJob;
+
+#[async_trait::async_trait]
+impl crate::jobs::Periodic for DecayJob {
+    fn name(&self) -> &'static str {
+        "warmth_decay"
+    }
+
+    fn period(&self, app: &crate::state::App) -> Result<Duration, &'static str> {
+        configure(&app.settings.warmth);
+        Ok(Duration::from_secs(
+            app.settings.warmth.decay_interval_minutes * 60,
+        ))
+    }
+
+    async fn tick(&self, app: &crate::state::App, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let stats = recompute_all(&app.db, now).await?;
+        tracing::info!(
+            contacts = stats.contacts,
+            updated = stats.updated,
+            went_cold = stats.crossings.iter().filter(|c| c.went_cold()).count(),
+            became_active = stats.crossings.iter().filter(|c| c.became_active()).count(),
+            secs = stats.elapsed.as_secs_f64(),
+            "warmth decay pass done"
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]
