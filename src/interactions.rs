@@ -7,65 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Meeting,
-    Email,
-    Call,
-    Message,
-    Note,
-}
-
-impl Kind {
-    pub const ALL: &'static [Kind] = &[
-        Kind::Meeting,
-        Kind::Email,
-        Kind::Call,
-        Kind::Message,
-        Kind::Note,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Meeting => "meeting",
-            Kind::Email => "email",
-            Kind::Call => "call",
-            Kind::Message => "message",
-            Kind::Note => "note",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|k| k.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Inbound,
-    Outbound,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "inbound" => Some(Direction::Inbound),
-            "outbound" => Some(Direction::Outbound),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::{Direction, InteractionKind as Kind};
 
 /// An interaction about to be recorded.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! - [`model`] is the pure model (formula and constants in `docs/warmth.md`).
 //! - [`refresh_contact`] recomputes one contact from its own interactions and
 //!   stores `warmth`, `warmth_reasons` (a JSON array of strings) and
-//!   `warmth_updated_at`; [`crate::interactions::record`] calls it in the
+//!   `warmth_updated_at`; `crate::interactions::record` calls it in the
 //!   caller's transaction, so a score read after a write reflects it.
 //! - [`decay::recompute_all`] is the periodic pass that lets time lower the
 //!   scores of contacts nobody touched, and reports threshold [`Crossing`]s.
@@ -127,7 +127,7 @@ pub(crate) const KIND_SQL: &str = "CASE kind WHEN 'meeting' THEN 0 WHEN 'call' T
 pub(crate) const INBOUND_SQL: &str = "CASE direction WHEN 'inbound' THEN 1 ELSE 0 END";
 
 pub(crate) fn event_from_codes(at: DateTime<Utc>, kind: i32, inbound: i32) -> model::Event {
-    use crate::interactions::{Direction, Kind};
+    use crate::domain::{Direction, InteractionKind as Kind};
     model::Event {
         at,
         kind: match kind {

@@ -26,7 +26,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
-use crate::interactions::{Direction, Kind};
+use crate::domain::{Direction, InteractionKind as Kind};
 
 /// The model's tunable constants. `Default` is the documented model.
 #[derive(Debug, Clone, Copy, PartialEq)]

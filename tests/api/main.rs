@@ -4,6 +4,7 @@
 //! `WARMLINE_TEST_DATABASE_URL` is set, a real PostgreSQL database per
 //! test), and talks to a fake Slack Web API that answers as Slack does.
 
+mod architecture;
 mod helpers;
 mod test_db;
 
