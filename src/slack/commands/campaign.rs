@@ -6,7 +6,7 @@
 //! - `drafts` lists the person's saved drafts with Open buttons; a click
 //!   brings its own fresh trigger id to reopen the modal.
 //! - `nudge` finds one contact and opens the very Nudge modal of the
-//!   contact card (`contact_actions::open_nudge_modal`); several matches
+//!   contact card (`contact_actions::nudge::open_nudge_modal`); several matches
 //!   answer with the list to pick from.
 
 use async_trait::async_trait;
@@ -16,7 +16,10 @@ use super::{CommandError, Invocation, Reply, Subcommand};
 use crate::{
     slack::{
         campaigns,
-        contact_actions::{self as ca, Found},
+        contact_actions::{
+            find::{Found, find, matches_message},
+            nudge::open_nudge_modal,
+        },
     },
     state::App,
 };
@@ -78,14 +81,14 @@ impl Subcommand for Nudge {
         }
         // The lookup is one indexed query; the modal opens right after it,
         // well within the trigger id's 3 s.
-        match ca::find(app, inv.args).await? {
+        match find(app, inv.args).await? {
             Found::One(id) => {
-                ca::open_nudge_modal(app, inv.event.trigger_id.clone(), id);
+                open_nudge_modal(app, inv.event.trigger_id.clone(), id);
                 Ok(Reply::Ephemeral(
                     SlackMessageContent::new().with_text("Opening the nudge…".into()),
                 ))
             }
-            Found::Many(hits) => Ok(Reply::Ephemeral(ca::matches_message(app, inv.args, hits)?)),
+            Found::Many(hits) => Ok(Reply::Ephemeral(matches_message(app, inv.args, hits)?)),
             Found::None => Err(CommandError::Usage(format!(
                 "No contact matches “{}”.",
                 inv.args

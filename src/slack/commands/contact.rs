@@ -13,14 +13,19 @@
 //!   machine, not in a Slack file that outlives the conversation.
 //! - `/warm contact forget <email>`: approvers only; answers with a
 //!   Forget button behind a confirm dialog, and only that click erases
-//!   (see `slack::contact_actions`).
+//!   (see `slack::contact_actions::forget`).
 
 use async_trait::async_trait;
 use slack_morphism::prelude::*;
 
 use super::{CommandError, Invocation, Reply, Subcommand};
 use crate::{
-    slack::contact_actions::{self as ca, Found},
+    slack::contact_actions::{
+        card::card,
+        export::export_message,
+        find::{Found, find, matches_message},
+        forget::forget_prompt,
+    },
     state::App,
 };
 
@@ -58,12 +63,12 @@ impl Subcommand for Contact {
 }
 
 async fn show(app: &App, query: &str) -> Result<Reply, CommandError> {
-    match ca::find(app, query).await? {
-        Found::One(id) => match ca::card(app, id).await? {
+    match find(app, query).await? {
+        Found::One(id) => match card(app, id).await? {
             Some(content) => Ok(Reply::Ephemeral(content)),
             None => Err(not_found(query)),
         },
-        Found::Many(hits) => Ok(Reply::Ephemeral(ca::matches_message(app, query, hits)?)),
+        Found::Many(hits) => Ok(Reply::Ephemeral(matches_message(app, query, hits)?)),
         Found::None => Err(not_found(query)),
     }
 }
@@ -97,7 +102,7 @@ async fn export(app: &App, email: &str) -> Result<Reply, CommandError> {
         .await?
         .ok_or_else(|| not_found(email))?;
     let name = view.contact.display_name();
-    match ca::export_message(app, &name, &json)? {
+    match export_message(app, &name, &json)? {
         Ok(content) => Ok(Reply::Ephemeral(content)),
         Err(bytes) => Ok(Reply::Ephemeral(SlackMessageContent::new().with_text(
             format!(
@@ -120,7 +125,7 @@ async fn forget(app: &App, inv: &Invocation<'_>, email: &str) -> Result<Reply, C
         .email
         .clone()
         .unwrap_or_else(|| email.to_string());
-    Ok(Reply::Ephemeral(ca::forget_prompt(
+    Ok(Reply::Ephemeral(forget_prompt(
         app,
         id,
         &view.contact.display_name(),

@@ -17,7 +17,10 @@ use slack_morphism::prelude::*;
 use super::{CommandError, Invocation, Reply, Subcommand};
 use crate::{
     interactions::{Direction, Kind},
-    slack::contact_actions::{self as ca, Found},
+    slack::contact_actions::{
+        find::{Found, find},
+        log::log_interaction,
+    },
     slack::mrkdwn::escape,
     state::App,
 };
@@ -56,7 +59,7 @@ impl Subcommand for Log {
             return Err(usage());
         }
         let user = &inv.event.user_id.0;
-        let score = ca::log_interaction(
+        let score = log_interaction(
             app,
             contact_id,
             user,
@@ -89,7 +92,7 @@ impl Subcommand for Log {
 /// The contact the leading words name, and how many words that took.
 async fn resolve(app: &App, words: &[&str]) -> Result<(i64, usize), CommandError> {
     if words[0].contains('@') {
-        return match ca::find(app, words[0]).await? {
+        return match find(app, words[0]).await? {
             Found::One(id) => Ok((id, 1)),
             _ => Err(CommandError::Usage(format!(
                 "No contact has the email {}.",
@@ -102,7 +105,7 @@ async fn resolve(app: &App, words: &[&str]) -> Result<(i64, usize), CommandError
     let mut ambiguous = None;
     for n in (1..=max).rev() {
         let name = words[..n].join(" ");
-        match ca::find(app, &name).await? {
+        match find(app, &name).await? {
             Found::One(id) => return Ok((id, n)),
             Found::Many(_) if ambiguous.is_none() => ambiguous = Some(name),
             _ => {}
