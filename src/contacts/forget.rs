@@ -53,10 +53,11 @@ use sea_orm::{
 use serde_json::json;
 
 use super::{export::addresses, external_id_tombstone, like_pattern};
+use crate::domain::suppression_hash;
 use crate::{
     db::entities::contacts,
+    domain::tombstone_hash,
     domain::{MessageState, SkipReason, mask_email, mask_phone},
-    import::contacts_csv::tombstone_hash,
 };
 
 /// States in which a message has not been handed to a worker yet.
@@ -352,10 +353,4 @@ async fn erase(
     )
     .await?;
     Ok(summary)
-}
-
-/// How a forgotten contact's suppression keeps its address: hashed like a
-/// tombstone, so the dispatcher can still refuse it without holding it.
-pub fn suppression_hash(address: &str) -> String {
-    format!("sha256:{}", tombstone_hash(address))
 }

@@ -48,8 +48,8 @@ pub use view::{ContactView, view};
 use crate::{
     db::entities::{consents, contacts},
     domain::Channel,
+    domain::tombstone_hash,
     domain::{E164Phone, EmailAddress, mask_email},
-    import::contacts_csv::tombstone_hash,
 };
 
 /// Longest free-text value accepted (names, status, stage, tags, consent

@@ -115,7 +115,7 @@ pub struct Facts {
     /// Marketing messages sent to each contact in the last day and week.
     pub(super) caps_used: HashMap<i64, (i64, i64)>,
     /// `(channel, address)` pairs under suppression, lower-cased; a
-    /// forgotten contact's entry is its [`suppression_hash`](crate::contacts::forget::suppression_hash).
+    /// forgotten contact's entry is its [`suppression_hash`](crate::domain::suppression_hash).
     pub(super) suppressed: HashSet<(Channel, String)>,
 }
 
@@ -146,7 +146,7 @@ async fn suppressed_addresses(
         .iter()
         .filter_map(|m| address_of(m, contacts).map(|a| a.to_lowercase()))
         .flat_map(|a| {
-            let hashed = crate::contacts::forget::suppression_hash(&a);
+            let hashed = crate::domain::suppression_hash(&a);
             [a, hashed]
         })
         .collect();
@@ -316,7 +316,7 @@ pub fn decide(
         let lower = address.to_lowercase();
         if facts
             .suppressed
-            .contains(&(m.channel, crate::contacts::forget::suppression_hash(&lower)))
+            .contains(&(m.channel, crate::domain::suppression_hash(&lower)))
             || facts.suppressed.contains(&(m.channel, lower))
         {
             verdicts.push(Verdict::Skip(SkipReason::Suppressed));
@@ -343,7 +343,7 @@ pub fn decide(
         let reply = m
             .source
             .as_deref()
-            .is_some_and(crate::inbound::is_reply_source);
+            .is_some_and(crate::domain::is_reply_source);
         if let Some(until) = quiet
             .window(m.channel)
             .filter(|_| !reply)
@@ -403,7 +403,7 @@ mod tests {
         // Arrange: 23:00 in New York (03:00 UTC next day), outside 08:00–21:00.
         let now = utc("2026-06-02T03:00:00Z");
         let batch = [
-            sms("reply", &crate::inbound::reply_source(7)),
+            sms("reply", &crate::domain::reply_source(7)),
             sms("api", "api:order-shipped"),
         ];
 

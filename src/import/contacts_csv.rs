@@ -25,6 +25,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 
+use crate::domain::tombstone_hash;
 use crate::{
     db::entities::{consents, contacts},
     domain::{Channel, E164Phone, EmailAddress},
@@ -412,14 +413,6 @@ fn identity(row: &Row) -> Identity {
                 .to_string(),
         )
     }
-}
-
-/// The hash kept for a forgotten contact.
-pub fn tombstone_hash(identity: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(
-        identity.trim().to_lowercase().as_bytes(),
-    ))
 }
 
 async fn write_batch(

@@ -60,6 +60,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
 };
 
+use crate::domain::reply_source;
 use crate::slack::mrkdwn::truncate;
 pub use keywords::Keyword;
 pub use message::{Inbound, Sender};
@@ -410,20 +411,6 @@ async fn keyword_effect(
     .await?;
     Ok((action, true, Some(answer)))
 }
-
-/// The ledger source of the answer to inbound message `inbound_id`.
-pub fn reply_source(inbound_id: i64) -> String {
-    format!("{REPLY_SOURCE_PREFIX}{inbound_id}")
-}
-
-/// Whether a ledger source is an answer to a keyword the recipient just
-/// sent: such an answer is expected at once (FCC 24-18: a STOP confirmation
-/// within five minutes), so quiet hours do not hold it back.
-pub fn is_reply_source(source: &str) -> bool {
-    source.starts_with(REPLY_SOURCE_PREFIX)
-}
-
-const REPLY_SOURCE_PREFIX: &str = "inbound:";
 
 /// Enqueues the answer to a keyword as a transactional message to the
 /// sender, or says why it cannot be sent.

@@ -218,7 +218,7 @@ storage_test!(
     |db: TestDb| async move {
         // Arrange
         let t = spawn(db).await;
-        let hash = warmline::import::contacts_csv::tombstone_hash("gone@example.com");
+        let hash = warmline::domain::tombstone_hash("gone@example.com");
         exec(
             &t.app.db,
             "INSERT INTO tombstones (hash, created_at) VALUES ($1, $2)",

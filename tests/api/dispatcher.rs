@@ -276,7 +276,7 @@ storage_test!(
             to("t:3", "Ann@Example.com"),
             to("t:4", "élise@exemple.fr"),
         ];
-        let hashed = warmline::contacts::forget::suppression_hash;
+        let hashed = warmline::domain::suppression_hash;
         for address in [
             "élodie@exemple.fr".to_string(),
             hashed("zoë@example.com"),

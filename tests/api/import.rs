@@ -9,7 +9,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, 
 use serde_json::Value;
 use warmline::{
     db::entities::{consents, contacts},
-    import::contacts_csv::{ImportOptions, ImportReport, import, tombstone_hash},
+    domain::tombstone_hash,
+    import::contacts_csv::{ImportOptions, ImportReport, import},
 };
 
 use crate::{storage_test, test_db::TestDb};
