@@ -34,9 +34,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, FromQueryResult, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Statement, Value};
 use sha2::{Digest, Sha256};
 
 use super::{auth::Caller, error::ApiError};
@@ -165,7 +163,11 @@ impl Idempotency {
         F: AsyncFnOnce(&DatabaseTransaction) -> Result<serde_json::Value, ApiError>,
     {
         let now = Utc::now();
-        let txn = app.db.begin().await.map_err(anyhow::Error::from)?;
+        // A write transaction from the start: on SQLite a deferred one that
+        // reads (the contact lookup) before it writes fails with
+        // SQLITE_BUSY_SNAPSHOT when another connection commits in between
+        // (a worker's heartbeat), where an immediate one waits its turn.
+        let txn = crate::db::begin_write(&app.db).await?;
         if let Some(stored) = self.claim(&txn, now).await? {
             txn.rollback().await.map_err(anyhow::Error::from)?;
             return Ok(Executed {

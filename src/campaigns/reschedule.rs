@@ -300,13 +300,7 @@ pub async fn on_view_submission(
         .as_deref()
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or_else(|| IngressError::Malformed("reschedule modal without a campaign id".into()))?;
-    let values = ev
-        .view
-        .state_params
-        .state
-        .as_ref()
-        .map(|s| s.values.clone())
-        .unwrap_or_default();
+    let values = crate::slack::modal_form::submitted(&ev.view);
     let user = ev.user.id.0.clone();
     let now = Utc::now();
     let Some(at) = picked(&values) else {

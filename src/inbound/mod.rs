@@ -56,9 +56,7 @@ mod store;
 pub use settings::InboundSettings;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use crate::domain::reply_source;
 use crate::slack::mrkdwn::truncate;
@@ -170,7 +168,10 @@ impl From<sea_orm::DbErr> for InboundError {
 pub async fn receive(app: &App, msg: Inbound) -> Result<Outcome, InboundError> {
     let now = Utc::now();
     msg.check(now)?;
-    let txn = app.db.begin().await?;
+    // Immediate on SQLite: apply reads before it writes, and a deferred
+    // transaction would fail (SQLITE_BUSY_SNAPSHOT) when another connection
+    // commits in between instead of waiting its turn.
+    let txn = crate::db::begin_write(&app.db).await?;
     let applied = match apply(&txn, app, &msg, now).await {
         Ok(a) => a,
         Err(e) => {
@@ -278,7 +279,7 @@ pub async fn apply(
 
     if let Some(contact) = contact_id {
         // 3. Keywords.
-        let product = product_name(app);
+        let product = app.settings.email.product();
         let answer = match &found {
             Some(f) => {
                 let (action, changed, answer) = keyword_effect(txn, msg, contact, f).await?;
@@ -482,15 +483,6 @@ async fn queue_reply(
     };
     ledger::enqueue(txn, std::slice::from_ref(&message), now).await?;
     Ok(Reply::Queued(message.id()))
-}
-
-fn product_name(app: &App) -> String {
-    app.settings
-        .email
-        .product_name
-        .clone()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| "warmline".to_string())
 }
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ async fn apply(app: &App, subject: &Subject, intent: &Intent) -> anyhow::Result<
         return Ok(Outcome::Gone);
     };
     let current = consent::current(&txn, contact.id).await?;
-    let product = product_name(app);
+    let product = app.settings.email.product();
     // (channel, granted, source)
     let mut changes: Vec<(String, bool, Source)> = Vec::new();
     match intent {
@@ -447,15 +447,6 @@ pub fn consent_text(product: &str, channel: &str) -> String {
     )
 }
 
-fn product_name(app: &App) -> String {
-    app.settings
-        .email
-        .product_name
-        .clone()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| "warmline".to_string())
-}
-
 enum View {
     Page,
     Unsubscribed { already: bool },
@@ -493,7 +484,7 @@ fn render(
     consent: &BTreeMap<String, Current>,
     view: View,
 ) -> Result<Response, UnsubscribeError> {
-    let product = product_name(app);
+    let product = app.settings.email.product();
     let channel = subject.channel.as_str();
     let channels = contact
         .map(|c| {

@@ -79,6 +79,17 @@ pub struct EmailSettings {
     pub dkim_selector: Option<String>,
 }
 
+impl EmailSettings {
+    /// The product name messages and pages speak for (`email.product_name`,
+    /// else "warmline").
+    pub fn product(&self) -> String {
+        self.product_name
+            .clone()
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or_else(|| "warmline".to_string())
+    }
+}
+
 /// `[api]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]

@@ -602,13 +602,7 @@ pub async fn on_view_submission(
             None => Ok(SlackInteractionResponse::Empty),
         };
     }
-    let values = ev
-        .view
-        .state_params
-        .state
-        .as_ref()
-        .map(|s| s.values.clone())
-        .unwrap_or_default();
+    let values = crate::slack::modal_form::submitted(&ev.view);
     let now = Utc::now();
     let draft = match read_form(app, &values, now) {
         Ok(d) => d,

@@ -10,6 +10,15 @@ use slack_morphism::prelude::*;
 /// A view submission's `state.values`.
 pub type Values = HashMap<SlackBlockId, HashMap<SlackActionId, SlackViewStateValue>>;
 
+/// The values a submitted modal carries (empty when it has none).
+pub fn submitted(view: &SlackStatefulView) -> Values {
+    view.state_params
+        .state
+        .as_ref()
+        .map(|s| s.values.clone())
+        .unwrap_or_default()
+}
+
 pub fn field<'a>(values: &'a Values, block: &str) -> Option<&'a SlackViewStateValue> {
     values.get(&SlackBlockId(block.into())).and_then(|m| {
         m.get(&SlackActionId(block.into()))

@@ -110,13 +110,7 @@ pub async fn on_view_submission(
     app: &App,
     ev: &SlackInteractionViewSubmissionEvent,
 ) -> anyhow::Result<SlackInteractionResponse> {
-    let values = ev
-        .view
-        .state_params
-        .state
-        .as_ref()
-        .map(|s| s.values.clone())
-        .unwrap_or_default();
+    let values = crate::slack::modal_form::submitted(&ev.view);
     let Some(contact_id) = private_metadata(&ev.view.view).and_then(|m| m.parse::<i64>().ok())
     else {
         return Ok(SlackInteractionResponse::Empty);
