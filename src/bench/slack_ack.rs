@@ -133,7 +133,7 @@ pub async fn run(
             let mut round = 0usize;
             while !busy.is_cancelled() {
                 let csv = super::import::generate(5_000).replace("contact", &format!("r{round}c"));
-                if let Ok(r) = crate::import::contacts_csv::import(
+                match crate::import::contacts_csv::import(
                     &db,
                     csv.as_bytes(),
                     &opts,
@@ -141,7 +141,12 @@ pub async fn run(
                 )
                 .await
                 {
-                    import_rows.fetch_add(r.imported + r.merged, Ordering::Relaxed);
+                    Ok(r) => {
+                        import_rows.fetch_add(r.imported + r.merged, Ordering::Relaxed);
+                    }
+                    // Said, not swallowed: a failing import would make the
+                    // figures those of an idle database.
+                    Err(e) => eprintln!("slack-ack: the background import failed: {e:#}"),
                 }
                 round += 1;
             }

@@ -20,7 +20,7 @@ use chrono::Utc;
 use indicatif::ProgressBar;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, Func},
 };
 use serde_json::{Map, Value};
@@ -422,8 +422,10 @@ async fn write_batch(
     report: &mut ImportReport,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
-    let txn = db
-        .begin()
+    // Immediate on SQLite: the batch reads (forgotten identities, existing
+    // contacts) before it writes, and a deferred transaction fails with
+    // SQLITE_BUSY_SNAPSHOT when Slack or a worker commits in between.
+    let txn = crate::db::begin_write(db)
         .await
         .context("Failed to start an import transaction")?;
 
