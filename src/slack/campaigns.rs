@@ -136,7 +136,7 @@ fn form_view(
         .composer
         .catalog()
         .all()
-        .filter(|t| t.channel == "email" && t.kind == crate::templates::Kind::Marketing)
+        .filter(|t| t.channel == Channel::Email && t.kind == crate::templates::Kind::Marketing)
         .map(|t| {
             let label = if t.description.is_empty() {
                 t.name.clone()
@@ -150,7 +150,7 @@ fn form_view(
         "callback_id": CAMPAIGN_MODAL,
         "draft_id": draft_id.map(|i| i.to_string()).unwrap_or_default(),
         "loading": loading,
-        "name": null, "channel": {"value": "email", "label": "Email"},
+        "name": null, "channel": {"value": Channel::Email.as_str(), "label": "Email"},
         "channels": available,
         "unavailable": (!unavailable.is_empty()).then(|| format!(
             "Not available yet: {} (no provider configured).", unavailable.join(", "))),
@@ -306,7 +306,7 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             None
         }
         (Some(name), None) => match app.composer.catalog().get(&name) {
-            Some(t) if t.channel == channel => Some(Content::Template { name }),
+            Some(t) if t.channel.as_str() == channel => Some(Content::Template { name }),
             Some(t) => {
                 problems.push((
                     "template",
@@ -320,7 +320,7 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             }
         },
         (None, Some(body)) => {
-            if subject.is_none() && channel == "email" {
+            if subject.is_none() && channel == Channel::Email.as_str() {
                 problems.push(("subject", "An email needs a subject.".into()));
             }
             for (block, part, source) in [
@@ -662,7 +662,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
     }
     let req = SendRequest {
         name: draft.name.clone(),
-        channel: draft.channel.clone(),
+        channel: draft.channel.parse()?,
         requested_by: user.to_string(),
         recipients: p.submit_ids.clone(),
         content: draft.content.clone(),
