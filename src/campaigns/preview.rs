@@ -127,7 +127,7 @@ pub async fn build(
     let now = Utc::now();
     let people = recipients(app, ids).await?;
     let kind = kind_of(app, &draft.content);
-    let channel: crate::domain::Channel = draft.channel.parse()?;
+    let channel = draft.channel;
     let claimed: Vec<Claimed> = people
         .iter()
         .map(|c| Claimed {
