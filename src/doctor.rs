@@ -42,7 +42,7 @@ use crate::{
         checks::{self, Verdict},
         claim::Claimed,
     },
-    domain::{MessageState, SkipReason},
+    domain::{Channel, MessageState, SkipReason},
     state::App,
 };
 
@@ -219,7 +219,7 @@ pub async fn run(app: &App) -> anyhow::Result<Vec<Check>> {
     // After the other email rows, so a channel's rows stay together.
     let at = checks
         .iter()
-        .rposition(|c| c.channel == "email")
+        .rposition(|c| c.channel == Channel::Email.as_str())
         .map_or(checks.len(), |i| i + 1);
     checks.splice(at..at, sender);
     Ok(checks)
@@ -663,7 +663,7 @@ async fn unsubscribe_facts(app: &App) -> UnsubscribeFacts {
     let composer = &app.composer;
     let link = composer
         .signer()
-        .sign(DUMMY_CONTACT, "email")
+        .sign(DUMMY_CONTACT, Channel::Email.as_str())
         .await
         .map(|token| composer.unsubscribe_url(&token))
         .map_err(|e| format!("{e:#}"));
@@ -674,7 +674,8 @@ async fn unsubscribe_facts(app: &App) -> UnsubscribeFacts {
             .and_then(|u| u.path_segments()?.next_back().map(str::to_owned))
         && let Ok(Some(subject)) = composer.signer().verify(&token).await
     {
-        round_trips = subject.contact_id == DUMMY_CONTACT && subject.channel == "email";
+        round_trips =
+            subject.contact_id == DUMMY_CONTACT && subject.channel == Channel::Email.as_str();
     }
     UnsubscribeFacts {
         public_url: app.settings.server.public_url.clone(),

@@ -121,7 +121,7 @@ async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError
                 format!("no template named '{}'", request.template),
             )
         })?;
-    if template.channel != "email" {
+    if template.channel != crate::domain::Channel::Email {
         return Err(ApiError::invalid(
             "template",
             format!(

@@ -38,7 +38,7 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{CampaignState, MessageState, SkipReason},
+    domain::{CampaignState, Channel, MessageState, SkipReason},
     state::App,
 };
 
@@ -76,7 +76,7 @@ pub enum Content {
 pub struct SendRequest {
     /// Shown to approvers: "Cold revival, step 1: Ada Lovelace".
     pub name: String,
-    pub channel: String,
+    pub channel: Channel,
     /// A Slack user id, or the automation that asks (`trigger:cold`).
     pub requested_by: String,
     pub recipients: Vec<i64>,
@@ -111,16 +111,16 @@ pub enum SubmitError {
     #[error("contact {contact} has no {what} to send {channel} to")]
     NoAddress {
         contact: i64,
-        channel: String,
+        channel: Channel,
         what: &'static str,
     },
     #[error("no {0} provider is configured")]
-    NoProvider(String),
+    NoProvider(Channel),
     #[error("template '{template}' is for {template_channel}, not {channel}")]
     WrongChannel {
         template: String,
-        template_channel: String,
-        channel: String,
+        template_channel: Channel,
+        channel: Channel,
     },
     /// A template or variable problem, for one recipient.
     #[error("cannot render the message for contact {contact}: {problem}")]

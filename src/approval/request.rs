@@ -170,8 +170,8 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
     if let Some(missing) = ids.iter().find(|i| !recipients.iter().any(|r| r.id == **i)) {
         return Err(SubmitError::UnknownContact(*missing));
     }
-    let no_provider = || SubmitError::NoProvider(req.channel.clone());
-    let channel = Channel::parse(&req.channel).ok_or_else(no_provider)?;
+    let channel = req.channel;
+    let no_provider = || SubmitError::NoProvider(channel);
     let provider = app
         .dispatcher
         .registry()
@@ -187,11 +187,11 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
                     contact: ids[0],
                     problem: format!("no template named '{name}'"),
                 })?;
-            if t.channel != req.channel {
+            if t.channel != channel {
                 return Err(SubmitError::WrongChannel {
                     template: name.clone(),
-                    template_channel: t.channel.clone(),
-                    channel: req.channel.clone(),
+                    template_channel: t.channel,
+                    channel,
                 });
             }
             (Some(name.clone()), t.kind)
@@ -233,7 +233,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             if c.email.as_deref().is_none_or(str::is_empty) {
                 return Err(SubmitError::NoAddress {
                     contact: c.id,
-                    channel: req.channel.clone(),
+                    channel,
                     what: "email address",
                 });
             }
@@ -250,7 +250,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             if c.phone.as_deref().is_none_or(str::is_empty) {
                 return Err(SubmitError::NoAddress {
                     contact: c.id,
-                    channel: req.channel.clone(),
+                    channel,
                     what: "phone number",
                 });
             }
@@ -372,7 +372,7 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, Sub
     let (risk, new_content) = risk::assess_send(
         &app.db,
         p.template.as_deref(),
-        &req.channel,
+        req.channel,
         &req.requested_by,
         &req.source,
         &warmths,
@@ -599,7 +599,7 @@ async fn insert_campaign(
         ),
         [
             Value::from(req.name.clone()),
-            Value::from(req.channel.clone()),
+            Value::from(req.channel),
             Value::from(req.requested_by.clone()),
             Value::from(audience),
             Value::from(subject),
@@ -756,8 +756,9 @@ pub(crate) async fn release(
             backend,
             format!(
                 "INSERT INTO message_events (message_id, state, at, detail) \
-                 SELECT id, $1, $2, 'approved' FROM messages \
+                 SELECT id, $1, $2, {approved} FROM messages \
                  WHERE campaign_id = $3 AND state = {awaiting_approval} AND {cond}",
+                approved = ApprovalState::Approved.sql(),
                 awaiting_approval = MessageState::AwaitingApproval.sql(),
             ),
             [Value::from(to), Value::from(now), Value::from(campaign_id)],

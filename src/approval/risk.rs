@@ -9,10 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CampaignState, MessageState};
+use crate::domain::{CampaignState, Channel, MessageState};
 
 /// What is known about a send before it goes anywhere.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RiskFacts {
     /// How many recipients.
     pub audience: usize,
@@ -22,7 +22,7 @@ pub struct RiskFacts {
     /// hand, or a template never sent before.
     pub new_content: Option<String>,
     /// `email`, `sms`, `whatsapp`, `instagram`.
-    pub channel: String,
+    pub channel: Channel,
     /// The first send by this requester (a person or an automation).
     pub first_use: bool,
 }
@@ -80,10 +80,12 @@ pub fn assess(f: &RiskFacts) -> Risk {
         add(2, why.clone());
     }
 
-    match f.channel.as_str() {
-        "sms" | "whatsapp" => add(2, format!("{} reaches a phone directly", f.channel)),
-        "instagram" => add(1, "Instagram messages are hard to take back".into()),
-        _ => {}
+    match f.channel {
+        Channel::Sms | Channel::Whatsapp => {
+            add(2, format!("{} reaches a phone directly", f.channel))
+        }
+        Channel::Instagram => add(1, "Instagram messages are hard to take back".into()),
+        Channel::Email => {}
     }
 
     if f.first_use {
@@ -105,7 +107,7 @@ pub fn assess(f: &RiskFacts) -> Risk {
 pub async fn assess_send(
     db: &impl sea_orm::ConnectionTrait,
     template: Option<&str>,
-    channel: &str,
+    channel: Channel,
     requested_by: &str,
     source: &str,
     warmths: &[f64],
@@ -145,7 +147,7 @@ pub async fn assess_send(
         audience: warmths.len(),
         cold: warmths.iter().filter(|w| **w < COLD_BELOW).count(),
         new_content,
-        channel: channel.to_string(),
+        channel,
         first_use: earlier == 0,
     });
     Ok((risk, is_new))
@@ -160,7 +162,7 @@ mod tests {
             audience: 1,
             cold: 0,
             new_content: None,
-            channel: "email".into(),
+            channel: Channel::Email,
             first_use: false,
         }
     }
@@ -206,7 +208,7 @@ mod tests {
         // Arrange
         let f = RiskFacts {
             new_content: Some("written by hand".into()),
-            channel: "sms".into(),
+            channel: Channel::Sms,
             first_use: true,
             ..facts()
         };
@@ -228,7 +230,7 @@ mod tests {
             audience: 5000,
             cold: 5000,
             new_content: Some("written by hand".into()),
-            channel: "whatsapp".into(),
+            channel: Channel::Whatsapp,
             first_use: true,
         });
         assert_eq!(r.score, 10);

@@ -35,7 +35,7 @@ pub use audience::Audience;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
     pub name: String,
-    pub channel: String,
+    pub channel: crate::domain::Channel,
     pub audience: Audience,
     pub content: Content,
     pub schedule: Schedule,

@@ -127,7 +127,7 @@ pub async fn build(
     let now = Utc::now();
     let people = recipients(app, ids).await?;
     let kind = kind_of(app, &draft.content);
-    let channel: crate::domain::Channel = draft.channel.parse()?;
+    let channel = draft.channel;
     let claimed: Vec<Claimed> = people
         .iter()
         .map(|c| Claimed {
@@ -156,8 +156,8 @@ pub async fn build(
     let mut receiving: Vec<(&Recipient, String)> = Vec::new();
     let mut submit_ids = Vec::new();
     for (c, v) in people.iter().zip(&verdicts) {
-        let address = match draft.channel.as_str() {
-            "email" => c.email.clone(),
+        let address = match channel {
+            crate::domain::Channel::Email => c.email.clone(),
             _ => c.phone.clone(),
         };
         match v {
@@ -199,15 +199,9 @@ pub async fn build(
         Content::Template { name } => Some(name.as_str()),
     };
     let warmths: Vec<f64> = submitted.iter().map(|r| r.warmth).collect();
-    let (risk, new_content) = crate::approval::risk::assess_send(
-        &app.db,
-        template,
-        &draft.channel,
-        user,
-        source,
-        &warmths,
-    )
-    .await?;
+    let (risk, new_content) =
+        crate::approval::risk::assess_send(&app.db, template, channel, user, source, &warmths)
+            .await?;
     let floor = f64::from(app.settings.approval.warmth_floor);
     let below_floor = submitted.iter().filter(|c| c.warmth < floor).count();
     let provider = app.dispatcher.registry().for_channel(channel);

@@ -49,7 +49,7 @@ pub enum Refusal {
     /// Something of the campaign is due or sent already.
     Started,
     /// The campaign is not scheduled (its state).
-    NotScheduled(String),
+    NotScheduled(CampaignState),
     /// The new time is not ahead of now.
     Past,
 }
@@ -60,9 +60,9 @@ impl Refusal {
         match self {
             Refusal::NotAllowed => "Only approvers and the person who requested this campaign can reschedule or cancel it.".into(),
             Refusal::Started => "This campaign has started sending, so it can no longer be rescheduled. It can still be paused or cancelled from its thread.".into(),
-            Refusal::NotScheduled(state) if state == "awaiting_approval" => "This campaign is still waiting for approval; change its schedule in the draft instead.".into(),
-            Refusal::NotScheduled(state) if state == "cancelled" => "This campaign was cancelled; nothing is left to reschedule.".into(),
-            Refusal::NotScheduled(state) if matches!(state.as_str(), "running" | "paused" | "completed") => Refusal::Started.describe(),
+            Refusal::NotScheduled(CampaignState::AwaitingApproval) => "This campaign is still waiting for approval; change its schedule in the draft instead.".into(),
+            Refusal::NotScheduled(CampaignState::Cancelled) => "This campaign was cancelled; nothing is left to reschedule.".into(),
+            Refusal::NotScheduled(CampaignState::Running | CampaignState::Paused | CampaignState::Completed) => Refusal::Started.describe(),
             Refusal::NotScheduled(state) => format!("This campaign is {state}, not scheduled; nothing to reschedule."),
             Refusal::Past => "That time is in the past; choose one ahead.".into(),
         }
@@ -115,7 +115,7 @@ async fn not_movable(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Refusal>> {
     if c.state != CampaignState::Scheduled {
-        return Ok(Some(Refusal::NotScheduled(c.state.as_str().to_string())));
+        return Ok(Some(Refusal::NotScheduled(c.state)));
     }
     if ledger::campaign_started(conn, id, now).await? {
         return Ok(Some(Refusal::Started));

@@ -192,7 +192,7 @@ pub struct ValidInput {
 
 #[derive(Debug, Clone)]
 struct ValidConsent {
-    channel: &'static str,
+    channel: Channel,
     granted: bool,
     source: String,
     text: Option<String>,
@@ -321,18 +321,16 @@ impl ContactInput {
         };
         let mut consent = Vec::with_capacity(self.consent.len());
         for (i, c) in self.consent.iter().enumerate() {
-            let channel = Channel::parse(&c.channel.trim().to_lowercase())
-                .map(Channel::as_str)
-                .ok_or_else(|| {
-                    UpsertError::invalid(
-                        format!("consent[{i}].channel"),
-                        format!(
-                            "'{}' is not a consent channel ({})",
-                            c.channel,
-                            Channel::names()
-                        ),
-                    )
-                })?;
+            let channel = Channel::parse(&c.channel.trim().to_lowercase()).ok_or_else(|| {
+                UpsertError::invalid(
+                    format!("consent[{i}].channel"),
+                    format!(
+                        "'{}' is not a consent channel ({})",
+                        c.channel,
+                        Channel::names()
+                    ),
+                )
+            })?;
             // A grant for a channel the contact cannot be reached on is
             // checked at write time, against the stored contact too.
             let detail = text(
@@ -548,10 +546,10 @@ pub async fn is_tombstoned(conn: &impl ConnectionTrait, hash: &str) -> anyhow::R
 fn check_consent_reachable(m: &contacts::Model, input: &ValidInput) -> Result<(), UpsertError> {
     for (i, c) in input.consent.iter().enumerate() {
         let reachable = match c.channel {
-            "email" => m.email.is_some(),
-            "sms" | "whatsapp" => m.phone.is_some(),
+            Channel::Email => m.email.is_some(),
+            Channel::Sms | Channel::Whatsapp => m.phone.is_some(),
             // Instagram handles are not stored on contacts yet.
-            _ => true,
+            Channel::Instagram => true,
         };
         if c.granted && !reachable {
             return Err(UpsertError::invalid(

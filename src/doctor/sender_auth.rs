@@ -44,7 +44,7 @@ pub const SPF: &str = "SPF record";
 pub const DKIM: &str = "DKIM record";
 pub const DMARC: &str = "DMARC record";
 
-const CHANNEL: &str = "email";
+const CHANNEL: &str = crate::domain::Channel::Email.as_str();
 /// Said in every failure hint: why these records are not optional.
 const BULK: &str = "Gmail and Yahoo require SPF, DKIM and DMARC from bulk senders";
 /// Resend's DKIM selector and the subdomain its Return-Path (and so SPF)

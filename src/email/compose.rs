@@ -85,7 +85,7 @@ impl Composer {
             .catalog
             .get(name)
             .ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
-        if template.channel != "email" {
+        if template.channel != crate::domain::Channel::Email {
             return Err(ComposeError::NotEmail(name.to_string()));
         }
         let rendered = template.render(vars)?;
@@ -113,7 +113,12 @@ impl Composer {
         };
         if kind == Kind::Marketing {
             let contact = contact_id.ok_or(ComposeError::MarketingNeedsContact)?;
-            let url = self.unsubscribe_url(&self.signer.sign(contact, "email").await?);
+            let url = self.unsubscribe_url(
+                &self
+                    .signer
+                    .sign(contact, crate::domain::Channel::Email.as_str())
+                    .await?,
+            );
             let mut list = format!("<{url}>");
             if let Some(mailto) = &self.mailto {
                 list.push_str(&format!(", <mailto:{mailto}?subject=unsubscribe>"));

@@ -402,16 +402,16 @@ fn displayed(
 
 /// The contact's address on `channel`. Instagram has no address column.
 fn address_of(contact: &contacts::Model, channel: &str) -> Option<String> {
-    match channel {
-        "email" => contact.email.clone(),
-        "sms" | "whatsapp" => contact.phone.clone(),
-        _ => None,
+    match Channel::parse(channel) {
+        Some(Channel::Email) => contact.email.clone(),
+        Some(Channel::Sms | Channel::Whatsapp) => contact.phone.clone(),
+        Some(Channel::Instagram) | None => None,
     }
     .filter(|a| !a.trim().is_empty())
 }
 
 fn mask_address(channel: &str, address: &str) -> String {
-    if channel == "email" {
+    if Channel::parse(channel) == Some(Channel::Email) {
         mask_email(address)
     } else {
         mask_phone(address)
@@ -419,22 +419,22 @@ fn mask_address(channel: &str, address: &str) -> String {
 }
 
 fn label(channel: &str) -> &'static str {
-    match channel {
-        "email" => "Email",
-        "sms" => "Text messages (SMS)",
-        "whatsapp" => "WhatsApp",
-        "instagram" => "Instagram",
-        _ => "Messages",
+    match Channel::parse(channel) {
+        Some(Channel::Email) => "Email",
+        Some(Channel::Sms) => "Text messages (SMS)",
+        Some(Channel::Whatsapp) => "WhatsApp",
+        Some(Channel::Instagram) => "Instagram",
+        None => "Messages",
     }
 }
 
 fn noun(channel: &str) -> &'static str {
-    match channel {
-        "email" => "emails",
-        "sms" => "text messages",
-        "whatsapp" => "WhatsApp messages",
-        "instagram" => "Instagram messages",
-        _ => "messages",
+    match Channel::parse(channel) {
+        Some(Channel::Email) => "emails",
+        Some(Channel::Sms) => "text messages",
+        Some(Channel::Whatsapp) => "WhatsApp messages",
+        Some(Channel::Instagram) => "Instagram messages",
+        None => "messages",
     }
 }
 

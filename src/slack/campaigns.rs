@@ -136,7 +136,7 @@ fn form_view(
         .composer
         .catalog()
         .all()
-        .filter(|t| t.channel == "email" && t.kind == crate::templates::Kind::Marketing)
+        .filter(|t| t.channel == Channel::Email && t.kind == crate::templates::Kind::Marketing)
         .map(|t| {
             let label = if t.description.is_empty() {
                 t.name.clone()
@@ -150,7 +150,7 @@ fn form_view(
         "callback_id": CAMPAIGN_MODAL,
         "draft_id": draft_id.map(|i| i.to_string()).unwrap_or_default(),
         "loading": loading,
-        "name": null, "channel": {"value": "email", "label": "Email"},
+        "name": null, "channel": {"value": Channel::Email.as_str(), "label": "Email"},
         "channels": available,
         "unavailable": (!unavailable.is_empty()).then(|| format!(
             "Not available yet: {} (no provider configured).", unavailable.join(", "))),
@@ -161,7 +161,7 @@ fn form_view(
     });
     if let Some(d) = draft {
         ctx["name"] = json!(d.name);
-        ctx["channel"] = json!({"value": d.channel, "label": channel_label(&d.channel)});
+        ctx["channel"] = json!({"value": d.channel, "label": d.channel.label()});
         match &d.audience {
             Audience::Segment(s) => {
                 let num = |n: Option<f64>| n.map(|n| format!("{n}"));
@@ -221,8 +221,10 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
     if name.is_none() {
         problems.push(("name", "Give the campaign a name.".into()));
     }
-    let channel = option_of(values, "channel").unwrap_or_else(|| Channel::Email.as_str().into());
-    if Channel::parse(&channel)
+    let channel_name =
+        option_of(values, "channel").unwrap_or_else(|| Channel::Email.as_str().into());
+    let channel = Channel::parse(&channel_name);
+    if channel
         .and_then(|c| app.dispatcher.registry().for_channel(c))
         .is_none()
     {
@@ -230,7 +232,7 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             "channel",
             format!(
                 "No {} provider is configured yet; choose another channel.",
-                channel_label(&channel)
+                channel_label(&channel_name)
             ),
         ));
     }
@@ -306,11 +308,11 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             None
         }
         (Some(name), None) => match app.composer.catalog().get(&name) {
-            Some(t) if t.channel == channel => Some(Content::Template { name }),
+            Some(t) if Some(t.channel) == channel => Some(Content::Template { name }),
             Some(t) => {
                 problems.push((
                     "template",
-                    format!("This template is for {}, not {channel}.", t.channel),
+                    format!("This template is for {}, not {channel_name}.", t.channel),
                 ));
                 None
             }
@@ -320,7 +322,7 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             }
         },
         (None, Some(body)) => {
-            if subject.is_none() && channel == "email" {
+            if subject.is_none() && channel == Some(Channel::Email) {
                 problems.push(("subject", "An email needs a subject.".into()));
             }
             for (block, part, source) in [
@@ -374,14 +376,16 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
         }
         _ => Some(Schedule::Now),
     };
-    match (name, content, schedule) {
-        (Some(name), Some(content), Some(schedule)) if problems.is_empty() => Ok(Draft {
-            name,
-            channel,
-            audience,
-            content,
-            schedule,
-        }),
+    match (name, channel, content, schedule) {
+        (Some(name), Some(channel), Some(content), Some(schedule)) if problems.is_empty() => {
+            Ok(Draft {
+                name,
+                channel,
+                audience,
+                content,
+                schedule,
+            })
+        }
         _ => Err(problems),
     }
 }
@@ -542,7 +546,7 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
             "draft_id": draft_id.to_string(),
             "submit_label": submit_label,
             "name": escape(&draft.name),
-            "channel": channel_label(&draft.channel),
+            "channel": draft.channel.label(),
             "schedule": schedule_words(&draft.schedule),
             "receive": p.receive,
             "audience": p.audience,
@@ -656,7 +660,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
     }
     let req = SendRequest {
         name: draft.name.clone(),
-        channel: draft.channel.clone(),
+        channel: draft.channel,
         requested_by: user.to_string(),
         recipients: p.submit_ids.clone(),
         content: draft.content.clone(),
@@ -789,7 +793,7 @@ pub async fn drafts_message(app: &App, user: &str) -> anyhow::Result<SlackMessag
             let channel = d
                 .spec
                 .as_ref()
-                .map(|s| channel_label(&s.channel))
+                .map(|s| s.channel.label().to_string())
                 .unwrap_or_default();
             let state = match d.submitted_at {
                 Some(at) => format!(" · submitted {}", at.format("%Y-%m-%d")),

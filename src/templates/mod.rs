@@ -31,7 +31,7 @@ pub type Kind = crate::domain::MessageKind;
 pub struct Template {
     #[serde(skip_deserializing)]
     pub name: String,
-    pub channel: String,
+    pub channel: crate::domain::Channel,
     pub kind: Kind,
     #[serde(default)]
     pub description: String,
@@ -245,7 +245,7 @@ mod tests {
                 .render(&serde_json::Value::Object(t.sample.clone()))
                 .unwrap_or_else(|e| panic!("{}: {e}", t.name));
             assert!(!r.text.trim().is_empty(), "{}", t.name);
-            if t.channel == "email" {
+            if t.channel == crate::domain::Channel::Email {
                 assert!(r.subject.is_some(), "{} needs a subject", t.name);
             }
         }

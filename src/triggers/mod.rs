@@ -129,11 +129,11 @@ pub fn step_source(kind: Kind, contact_id: i64, crossing: &str, step: usize) -> 
 
 /// The column holding a contact's address on `channel`, for the channels a
 /// trigger can send on.
-pub(crate) fn address_column(channel: &str) -> Option<&'static str> {
+pub(crate) fn address_column(channel: crate::domain::Channel) -> Option<&'static str> {
     match channel {
-        "email" => Some("c.email"),
-        "sms" | "whatsapp" => Some("c.phone"),
-        _ => None,
+        crate::domain::Channel::Email => Some("c.email"),
+        crate::domain::Channel::Sms | crate::domain::Channel::Whatsapp => Some("c.phone"),
+        crate::domain::Channel::Instagram => None,
     }
 }
 
@@ -178,7 +178,7 @@ mod tests {
                     .get(step.template)
                     .unwrap_or_else(|| panic!("{}: {} is missing", kind.as_str(), step.template));
                 assert_eq!(t.kind, crate::templates::Kind::Marketing, "{}", t.name);
-                assert_eq!(t.channel, "email", "{}", t.name);
+                assert_eq!(t.channel, crate::domain::Channel::Email, "{}", t.name);
             }
         }
     }

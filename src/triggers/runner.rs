@@ -101,7 +101,7 @@ pub async fn tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<TickStats> {
 /// The configured channel and the contact column holding its address.
 fn channel(settings: &TriggerSettings) -> anyhow::Result<(&str, &'static str)> {
     let channel = settings.channel.as_str();
-    let address = address_column(channel).ok_or_else(|| {
+    let address = address_column(settings.channel).ok_or_else(|| {
         anyhow::anyhow!("[triggers] channel '{channel}' is not one triggers can send on")
     })?;
     Ok((channel, address))
@@ -285,7 +285,7 @@ async fn step(
         }
         Verdict::Send => {}
     }
-    let channel = app.settings.triggers.channel.clone();
+    let channel = app.settings.triggers.channel;
     let source = step_source(kind, run.contact_id, &run.crossing, index);
     if already_in_ledger(app, run.contact_id, &source).await? {
         stats.already_submitted += 1;
@@ -696,12 +696,13 @@ mod tests {
     async fn a_channel_triggers_cannot_send_on_is_an_error() {
         let db = db().await;
         let settings = TriggerSettings {
-            channel: "fax".into(),
+            // Instagram handles are not stored on contacts: nothing to send to.
+            channel: crate::domain::Channel::Instagram,
             ..Default::default()
         };
         let err = detect(&db, &settings, t0(), &mut TickStats::default())
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("fax"), "{err}");
+        assert!(err.to_string().contains("instagram"), "{err}");
     }
 }

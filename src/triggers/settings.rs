@@ -16,7 +16,7 @@ pub struct TriggerSettings {
     pub onboarding_window_days: u32,
     /// The channel trigger messages go out on (the shipped templates are
     /// email).
-    pub channel: String,
+    pub channel: crate::domain::Channel,
 }
 
 impl Default for TriggerSettings {
@@ -25,7 +25,7 @@ impl Default for TriggerSettings {
             enabled: true,
             interval_secs: 300,
             onboarding_window_days: 7,
-            channel: "email".into(),
+            channel: crate::domain::Channel::Email,
         }
     }
 }

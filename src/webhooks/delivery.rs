@@ -262,7 +262,15 @@ pub async fn apply(
     match &report.status {
         ReportStatus::Sent | ReportStatus::Other => {}
         ReportStatus::Delivered => {
-            advance(&txn, &m, current, MessageState::Delivered, "delivered", now).await?;
+            advance(
+                &txn,
+                &m,
+                current,
+                MessageState::Delivered,
+                MessageState::Delivered.as_str(),
+                now,
+            )
+            .await?;
         }
         ReportStatus::Opened | ReportStatus::Clicked { .. } => {
             let what = if report.status == ReportStatus::Opened {

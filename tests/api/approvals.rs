@@ -95,7 +95,7 @@ pub(crate) fn inline(
 ) -> SendRequest {
     SendRequest {
         name: name.into(),
-        channel: "email".into(),
+        channel: warmline::domain::Channel::Email,
         requested_by: by.into(),
         recipients,
         content: Content::Inline {

@@ -541,7 +541,7 @@ async fn open_on_a_draft_in_home_opens_the_composer_prefilled() {
     let dbc = h.app.app.db.clone();
     let draft = Draft {
         name: "January newsletter".into(),
-        channel: "email".into(),
+        channel: warmline::domain::Channel::Email,
         audience: Audience::Segment(Segment {
             warmth_min: Some(40.0),
             warmth_max: None,

@@ -19,7 +19,7 @@ use super::respond::{private_metadata, result_view, update_view};
 use crate::{
     approval::{self, Content, Schedule, SendRequest, Submitted},
     contacts::{self, ContactView},
-    domain::mask_email,
+    domain::{Channel, mask_email},
     slack::actions,
     slack::modal_form::{Values, errors, text_of},
     slack::mrkdwn::{escape, truncate},
@@ -60,7 +60,7 @@ fn marketing_templates(app: &App) -> Vec<(String, String)> {
     app.composer
         .catalog()
         .all()
-        .filter(|t| t.channel == "email" && t.kind == crate::templates::Kind::Marketing)
+        .filter(|t| t.channel == Channel::Email && t.kind == crate::templates::Kind::Marketing)
         .map(|t| {
             let label = if t.description.is_empty() {
                 t.name.clone()
@@ -218,7 +218,7 @@ pub(super) async fn submit_nudge(
         .unwrap_or_else(|| v.contact.display_name());
     let req = SendRequest {
         name: format!("Nudge: {first}"),
-        channel: "email".into(),
+        channel: Channel::Email,
         requested_by: user.to_string(),
         recipients: vec![contact_id],
         content: Content::Inline {
