@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{resend::settings::ResendSettings, smtp::settings::SmtpSettings};
-use crate::settings::env::EnvVar;
+use crate::{domain::Channel, settings::env::EnvVar};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,6 +31,12 @@ impl ProvidersSettings {
         self.resend.secrets().chain(self.smtp.secrets())
     }
 }
+
+/// Which variable turns each provider on, for its channel.
+pub const ENABLED_BY: &[(Channel, &str)] = &[
+    super::resend::settings::ENABLED_BY,
+    super::smtp::settings::ENABLED_BY,
+];
 
 /// Every provider's environment variables.
 pub const ENV: &[&[EnvVar]] = &[super::resend::settings::ENV, super::smtp::settings::ENV];

@@ -196,14 +196,19 @@ pub enum WebhookFacts {
     None(&'static str),
 }
 
-/// What turns a channel on when no provider carries it; `None` when no
-/// provider in this build can carry it. A provider for a new channel adds
-/// the variable that turns it on here, beside its line in the registry.
+/// What turns `channel` on ("RESEND_API_KEY or SMTP_URL"), from the
+/// providers' own `ENABLED_BY` declarations; `None` when no provider in this
+/// build can carry it.
 fn enabled_by(channel: Channel) -> Option<&'static str> {
-    match channel {
-        Channel::Email => Some("RESEND_API_KEY or SMTP_URL"),
-        Channel::Sms | Channel::Whatsapp | Channel::Instagram => None,
-    }
+    static BY_CHANNEL: std::sync::LazyLock<std::collections::BTreeMap<Channel, String>> =
+        std::sync::LazyLock::new(|| {
+            let mut by = std::collections::BTreeMap::<Channel, Vec<&str>>::new();
+            for (channel, var) in crate::providers::settings::ENABLED_BY {
+                by.entry(*channel).or_default().push(var);
+            }
+            by.into_iter().map(|(c, v)| (c, v.join(" or "))).collect()
+        });
+    BY_CHANNEL.get(&channel).map(String::as_str)
 }
 
 /// The whole status as of `now`.

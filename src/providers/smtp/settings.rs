@@ -3,7 +3,11 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::settings::env::EnvVar;
+use crate::{domain::Channel, settings::env::EnvVar};
+
+/// The channel it carries and the variable that turns it on (what
+/// `/warm status` tells an operator to set).
+pub const ENABLED_BY: (Channel, &str) = (Channel::Email, "SMTP_URL");
 
 /// The environment variables that set this table.
 pub const ENV: &[EnvVar] = &[EnvVar::secret("SMTP_URL", "providers.smtp.url")];
