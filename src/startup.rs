@@ -134,6 +134,9 @@ impl Application {
         };
 
         app.dispatcher.start(&app.loops, token.clone());
+        // The warmth model's parameters are process-wide; set them before
+        // anything scores.
+        crate::warmth::configure(&app.settings.warmth);
         crate::jobs::start(&app, periodic_jobs(), &app.loops, token.clone());
         let router = router(app.clone());
         let signal_token = token.clone();

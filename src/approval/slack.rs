@@ -569,11 +569,10 @@ pub async fn handle_action(
     let Some(user) = ev.user.as_ref().map(|u| u.id.0.clone()) else {
         return Ok(());
     };
-    let id = action
-        .value
-        .as_deref()
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| IngressError::Malformed("approval action without an approval id".into()))?;
+    let id = IngressError::id_in(
+        action.value.as_deref(),
+        "approval action without an approval id",
+    )?;
     let channel = ev.channel.as_ref().map(|c| c.id.0.clone());
     let app2 = app.clone();
     match action.action_id.0.as_str() {
@@ -663,11 +662,10 @@ pub async fn handle_deny_submission(
 ) -> Result<SlackInteractionResponse, IngressError> {
     let view = serde_json::to_value(&ev.view)
         .map_err(|e| IngressError::Malformed(format!("unreadable view: {e}")))?;
-    let id = view
-        .pointer("/private_metadata")
-        .and_then(|v| v.as_str())
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| IngressError::Malformed("deny modal without an approval id".into()))?;
+    let id = IngressError::id_in(
+        view.pointer("/private_metadata").and_then(|v| v.as_str()),
+        "deny modal without an approval id",
+    )?;
     let reason = view
         .pointer("/state/values/reason/reason/value")
         .and_then(|v| v.as_str())

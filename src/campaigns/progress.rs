@@ -747,11 +747,10 @@ pub async fn handle_action(
     let Some(choice) = Choice::of(&action.action_id.0) else {
         return Ok(());
     };
-    let campaign_id = action
-        .value
-        .as_deref()
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| IngressError::Malformed("campaign action without a campaign id".into()))?;
+    let campaign_id = IngressError::id_in(
+        action.value.as_deref(),
+        "campaign action without a campaign id",
+    )?;
     let now = Utc::now();
     let from_home = matches!(&ev.container, SlackInteractionActionContainer::View(_));
     let via = if from_home {

@@ -226,11 +226,7 @@ pub async fn handle_action(
     let Some(user) = ev.user.as_ref().map(|u| u.id.0.clone()) else {
         return Ok(());
     };
-    let id = action
-        .value
-        .as_deref()
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| IngressError::Malformed("reschedule without a campaign id".into()))?;
+    let id = IngressError::id_in(action.value.as_deref(), "reschedule without a campaign id")?;
     let trigger = ev.trigger_id.clone();
     let app2 = app.clone();
     app.spawn("open the reschedule modal", async move {
@@ -295,11 +291,10 @@ pub async fn on_view_submission(
     let SlackView::Modal(modal) = &ev.view.view else {
         return Ok(SlackInteractionResponse::Empty);
     };
-    let id = modal
-        .private_metadata
-        .as_deref()
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| IngressError::Malformed("reschedule modal without a campaign id".into()))?;
+    let id = IngressError::id_in(
+        modal.private_metadata.as_deref(),
+        "reschedule modal without a campaign id",
+    )?;
     let values = crate::slack::modal_form::submitted(&ev.view);
     let user = ev.user.id.0.clone();
     let now = Utc::now();

@@ -76,11 +76,6 @@ impl Channel {
         }
     }
 
-    /// Whether the recipient's address on this channel is a phone number.
-    pub const fn addressed_by_phone(self) -> bool {
-        matches!(self, Channel::Sms | Channel::Whatsapp)
-    }
-
     /// Whether a contact record holds the address for this channel (its
     /// email or phone column). Instagram is addressed by an id recorded on
     /// each message, so a contacts CSV cannot carry consent for it.
@@ -196,14 +191,6 @@ mod tests {
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
         }
         assert!("bulk".parse::<MessageKind>().is_err());
-    }
-
-    #[test]
-    fn phone_channels() {
-        assert!(Channel::Sms.addressed_by_phone());
-        assert!(Channel::Whatsapp.addressed_by_phone());
-        assert!(!Channel::Email.addressed_by_phone());
-        assert!(!Channel::Instagram.addressed_by_phone());
     }
 
     #[test]

@@ -123,12 +123,6 @@ impl Registry {
         self.by_channel.get(&channel).and_then(|n| self.get(n))
     }
 
-    /// The provider for a channel given by its stored name; `None` for a
-    /// name that is not a channel, as for a channel nothing carries.
-    pub fn for_channel_named(&self, channel: &str) -> Option<Arc<dyn Provider>> {
-        self.for_channel(Channel::parse(channel)?)
-    }
-
     /// The receiver for `POST /webhooks/<route>`.
     pub fn webhook(&self, route: &str) -> Option<Arc<dyn WebhookReceiver>> {
         self.webhooks.get(route).cloned()

@@ -182,11 +182,10 @@ pub async fn handle_action(
     let Some(user) = ev.user.as_ref().map(|u| u.id.clone()) else {
         return Ok(());
     };
-    let campaign_id = action
-        .value
-        .as_deref()
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| IngressError::Malformed("breaker action without a campaign id".into()))?;
+    let campaign_id = IngressError::id_in(
+        action.value.as_deref(),
+        "breaker action without a campaign id",
+    )?;
     let decision = if action.action_id.0 == actions::BREAKER_RESUME {
         Decision::Resume
     } else {

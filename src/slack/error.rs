@@ -24,6 +24,16 @@ pub enum IngressError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl IngressError {
+    /// The row id a button's `value` or a modal's `private_metadata`
+    /// carries; `missing` names what arrived without one.
+    pub fn id_in(value: Option<&str>, missing: &str) -> Result<i64, Self> {
+        value
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| Self::Malformed(missing.into()))
+    }
+}
+
 impl IntoResponse for IngressError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -246,7 +246,6 @@ impl crate::jobs::Periodic for DecayJob {
     }
 
     fn period(&self, app: &crate::state::App) -> Result<Duration, &'static str> {
-        configure(&app.settings.warmth);
         Ok(Duration::from_secs(
             app.settings.warmth.decay_interval_minutes * 60,
         ))

@@ -27,7 +27,7 @@ use chrono::Utc;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-pub use crate::providers::webhook::{MAX_BODY_BYTES, WebhookError};
+use crate::providers::webhook::{MAX_BODY_BYTES, WebhookError};
 use crate::{providers::webhook::WebhookRequest, slack::campaign_alerts, state::App};
 
 /// `POST /webhooks/{route}`.
