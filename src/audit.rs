@@ -12,7 +12,7 @@ pub async fn record(
     detail: serde_json::Value,
 ) -> anyhow::Result<()> {
     audit_log::Entity::insert(audit_log::ActiveModel {
-        at: Set(chrono::Utc::now()),
+        at: Set(crate::clock::now()),
         actor: Set(actor.to_string()),
         action: Set(action.to_string()),
         subject: Set(subject.map(str::to_string)),

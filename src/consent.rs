@@ -116,7 +116,7 @@ pub async fn record(
         source: Set(source.as_str().to_string()),
         actor: Set(actor.map(str::to_string)),
         consent_text: Set(text.map(str::to_string)),
-        recorded_at: Set(Utc::now()),
+        recorded_at: Set(crate::clock::now()),
         ..Default::default()
     })
     .exec(conn)
@@ -201,7 +201,7 @@ mod tests {
         use sea_orm_migration::MigratorTrait;
         let db = crate::db::connect("sqlite::memory:", 1).await.unwrap();
         crate::migrations::Migrator::up(&db, None).await.unwrap();
-        let now = Utc::now();
+        let now = crate::clock::now();
         let id = crate::db::entities::contacts::Entity::insert(
             crate::db::entities::contacts::ActiveModel {
                 email: Set(Some("ada@example.com".into())),

@@ -209,7 +209,7 @@ pub async fn run(app: &App) -> anyhow::Result<Vec<Check>> {
         .registry()
         .for_channel(crate::domain::Channel::Email)
         .map(|p| p.name().to_string());
-    let (facts, sender) = tokio::join!(gather(app, Utc::now()), async {
+    let (facts, sender) = tokio::join!(gather(app, crate::clock::now()), async {
         match &email {
             Some(provider) => sender_auth::run(&app.settings, provider).await,
             None => Vec::new(),
@@ -768,7 +768,7 @@ mod tests {
                 requests_per_second: Some(2.0),
                 webhook: Webhook::Signed {
                     secret_set: true,
-                    last_event: Some(Utc::now()),
+                    last_event: Some(crate::clock::now()),
                     settled_sends: 10,
                 },
             }],

@@ -71,7 +71,7 @@ async fn run<C: 'static>(
             _ = ticks.tick() => {}
         }
         let started = std::time::Instant::now();
-        let outcome = job.tick(ctx, Utc::now()).await;
+        let outcome = job.tick(ctx, crate::clock::now()).await;
         metrics::histogram!("periodic_job_seconds", "job" => job.name())
             .record(started.elapsed().as_secs_f64());
         if let Err(e) = outcome {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod bench;
 pub mod campaigns;
 pub mod cli;
+pub mod clock;
 pub mod consent;
 pub mod contacts;
 pub mod db;

@@ -76,7 +76,7 @@ pub async fn upsert(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let idempotency = Idempotency::new(&caller, &headers, &method, &uri, body.bytes())?;
-    if let Some(stored) = idempotency.replay(&app.db, Utc::now()).await? {
+    if let Some(stored) = idempotency.replay(&app.db, crate::clock::now()).await? {
         return Ok(stored.into_replay());
     }
     // Object or array: peek at the first token, then parse with the typed
@@ -223,7 +223,7 @@ pub async fn record_interaction(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let idempotency = Idempotency::new(&caller, &headers, &method, &uri, body.bytes())?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     if let Some(stored) = idempotency.replay(&app.db, now).await? {
         return Ok(stored.into_replay());
     }

@@ -162,7 +162,7 @@ impl Idempotency {
     where
         F: AsyncFnOnce(&DatabaseTransaction) -> Result<serde_json::Value, ApiError>,
     {
-        let now = Utc::now();
+        let now = crate::clock::now();
         // A write transaction from the start: on SQLite a deferred one that
         // reads (the contact lookup) before it writes fails with
         // SQLITE_BUSY_SNAPSHOT when another connection commits in between

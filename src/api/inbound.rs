@@ -59,7 +59,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let idempotency = Idempotency::new(&caller, &headers, &method, &uri, body.bytes())?;
-    if let Some(stored) = idempotency.replay(&app.db, Utc::now()).await? {
+    if let Some(stored) = idempotency.replay(&app.db, crate::clock::now()).await? {
         return Ok(stored.into_replay());
     }
     let request: InboundRequest = body.parse()?;
@@ -75,7 +75,7 @@ pub async fn create(
     let mut applied: Option<Applied> = None;
     let executed = idempotency
         .execute(&app, StatusCode::OK, async |txn| {
-            let a = inbound::apply(txn, &app, &msg, Utc::now()).await?;
+            let a = inbound::apply(txn, &app, &msg, crate::clock::now()).await?;
             let o = &a.outcome;
             let body = serde_json::json!({
                 "id": o.id,

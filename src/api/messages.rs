@@ -75,7 +75,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let idempotency = Idempotency::new(&caller, &headers, &method, &uri, body.bytes())?;
-    if let Some(stored) = idempotency.replay(&app.db, Utc::now()).await? {
+    if let Some(stored) = idempotency.replay(&app.db, crate::clock::now()).await? {
         return Ok(stored.into_replay());
     }
     let request: SendRequest = body.parse()?;
@@ -83,7 +83,7 @@ pub async fn create(
     let id = message.id();
     let executed = idempotency
         .execute(&app, StatusCode::ACCEPTED, async |txn| {
-            let inserted = ledger::enqueue(txn, std::slice::from_ref(&message), Utc::now()).await?;
+            let inserted = ledger::enqueue(txn, std::slice::from_ref(&message), crate::clock::now()).await?;
             if inserted != 1 {
                 // A fresh source per request: a collision is a bug.
                 return Err(anyhow::anyhow!("message {id} was already in the ledger").into());
@@ -173,7 +173,7 @@ async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError
         payload: content.to_payload(),
         template: Some(request.template),
         state: MessageState::Queued,
-        due_at: Utc::now(),
+        due_at: crate::clock::now(),
     })
 }
 

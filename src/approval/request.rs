@@ -199,7 +199,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
         Content::Inline { .. } => (None, Kind::Marketing),
     };
     let default_tz = app.settings.quiet_hours.default_timezone.clone();
-    let now = Utc::now();
+    let now = crate::clock::now();
     let mut messages = Vec::with_capacity(recipients.len());
     let mut hasher = sha2::Sha256::new();
     hasher.update(format!("channel:{}\n", req.channel));
@@ -392,7 +392,7 @@ pub(crate) async fn submit(app: &App, req: SendRequest) -> Result<Submitted, Sub
             below_floor,
         },
     );
-    let now = Utc::now();
+    let now = crate::clock::now();
     let txn = crate::db::begin_write(&app.db).await?;
     let (campaign_id, revision, voided) = match find_by_source(&txn, &req.source).await? {
         Some(c) if c.content_hash.as_deref() == Some(p.content_hash.as_str()) => {

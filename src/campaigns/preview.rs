@@ -124,7 +124,7 @@ pub async fn build(
     user: &str,
     source: &str,
 ) -> anyhow::Result<Preview> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let people = recipients(app, ids).await?;
     let kind = kind_of(app, &draft.content);
     let channel = draft.channel;

@@ -751,7 +751,7 @@ pub async fn handle_action(
         action.value.as_deref(),
         "campaign action without a campaign id",
     )?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let from_home = matches!(&ev.container, SlackInteractionActionContainer::View(_));
     let via = if from_home {
         "home"

@@ -230,7 +230,7 @@ pub async fn handle_action(
     let trigger = ev.trigger_id.clone();
     let app2 = app.clone();
     app.spawn("open the reschedule modal", async move {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let view = match load(&app2.db, id, false).await? {
             None => result_modal(&app2, "Not found", "That campaign no longer exists.".into())?,
             Some(c) => {
@@ -297,7 +297,7 @@ pub async fn on_view_submission(
     )?;
     let values = crate::slack::modal_form::submitted(&ev.view);
     let user = ev.user.id.0.clone();
-    let now = Utc::now();
+    let now = crate::clock::now();
     let Some(at) = picked(&values) else {
         return Ok(errors(vec![(FIELD, "Choose the date and time.".into())]));
     };

@@ -239,7 +239,7 @@ pub async fn export(
 
     let contact = Contact::from(model);
     Ok(Some(json!({
-        "exported_at": Utc::now(),
+        "exported_at": crate::clock::now(),
         "contact": contact,
         "warmth": {
             "value": warmth.warmth,

@@ -100,7 +100,7 @@ async fn erase(
     actor: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let backend = txn.get_database_backend();
-    let now = Utc::now();
+    let now = crate::clock::now();
     let model = contacts::Entity::find_by_id(id)
         .one(txn)
         .await?

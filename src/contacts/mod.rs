@@ -399,7 +399,7 @@ pub async fn upsert_valid(
     input: &ValidInput,
     actor: &str,
 ) -> Result<Upserted, UpsertError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     refuse_forgotten(conn, input).await?;
     let by_email = match &input.email {
         Some(e) => contacts::Entity::find()

@@ -118,7 +118,7 @@ fn reasons(w: &WarmthRow) -> Vec<String> {
     crate::warmth::model::score(
         &[],
         w.last_interaction_at,
-        Utc::now(),
+        crate::clock::now(),
         &crate::warmth::params(),
     )
     .reasons

@@ -108,7 +108,7 @@ impl Dispatcher {
     /// promote scheduled ones.
     pub async fn upkeep(&self, first: bool) -> anyhow::Result<()> {
         let ctx = &self.0.ctx;
-        let now = Utc::now();
+        let now = crate::clock::now();
         claim::heartbeat(&ctx.db, &ctx.worker_id, now).await?;
         // On SQLite one process owns the database, so at start-up every
         // `sending` row is an orphan of a previous run.
@@ -313,7 +313,7 @@ impl Dispatcher {
             oldest: Option<chrono::DateTime<Utc>>,
         }
         let db = &self.0.ctx.db;
-        let now = Utc::now();
+        let now = crate::clock::now();
         let rows = Row::find_by_statement(Statement::from_sql_and_values(
             db.get_database_backend(),
             format!(

@@ -70,7 +70,7 @@ impl Context {
 
 /// Processes one batch; returns how many messages were claimed.
 pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow::Result<usize> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (claimed, facts) = claim::claim_with_facts(
         &ctx.db,
         provider.name(),
@@ -84,7 +84,7 @@ pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow
     }
     let count = claimed.len();
     let verdicts =
-        checks::check_batch(&ctx.db, &claimed, facts, &ctx.caps, &ctx.quiet, Utc::now()).await?;
+        checks::check_batch(&ctx.db, &claimed, facts, &ctx.caps, &ctx.quiet, crate::clock::now()).await?;
     let mut to_send = Vec::with_capacity(count);
     let mut skipped: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
     let mut deferred = Vec::new();
@@ -213,7 +213,7 @@ async fn send_all(
 /// call: a crash from here on leaves the messages ambiguous, and one before
 /// it leaves them safely re-sendable. False if any is no longer ours.
 async fn mark_called(ctx: &Context, messages: &[OutgoingMessage]) -> anyhow::Result<bool> {
-    let mut values = vec![Value::from(Utc::now()), Value::from(ctx.worker_id.clone())];
+    let mut values = vec![Value::from(crate::clock::now()), Value::from(ctx.worker_id.clone())];
     values.extend(messages.iter().map(|m| Value::from(m.id.clone())));
     let sql = format!(
         "UPDATE messages SET called_at = $1 WHERE state = {sending} AND locked_by = $2 AND id IN ({})",
@@ -236,7 +236,7 @@ async fn record_checks(
     skipped: &BTreeMap<&'static str, Vec<&str>>,
     deferred: &[(&str, DateTime<Utc>)],
 ) -> anyhow::Result<()> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let txn = ctx.db.begin().await?;
     let backend = txn.get_database_backend();
     for (reason, ids) in skipped {
@@ -307,7 +307,7 @@ async fn record_outcomes(
     provider: &dyn Provider,
     outcomes: Vec<(&Claimed, SendOutcome)>,
 ) -> anyhow::Result<()> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let name = provider.name().to_string();
     let policy = ctx.retry_policy();
     let me = ctx.worker_id.clone();

@@ -144,7 +144,7 @@ async fn stored_secret(db: &DatabaseConnection) -> anyhow::Result<Vec<u8>> {
         [
             Value::from(SECRET_NAME),
             Value::from(URL_SAFE_NO_PAD.encode(fresh)),
-            Value::from(Utc::now()),
+            Value::from(crate::clock::now()),
         ],
     ))
     .await?;

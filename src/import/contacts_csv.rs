@@ -421,7 +421,7 @@ async fn write_batch(
     opts: &ImportOptions,
     report: &mut ImportReport,
 ) -> anyhow::Result<()> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     // Immediate on SQLite: the batch reads (forgotten identities, existing
     // contacts) before it writes, and a deferred transaction fails with
     // SQLITE_BUSY_SNAPSHOT when Slack or a worker commits in between.

@@ -166,7 +166,7 @@ impl From<sea_orm::DbErr> for InboundError {
 /// Receives one inbound message: stores it and applies its effects in one
 /// transaction, then wakes the dispatcher and posts to Slack.
 pub async fn receive(app: &App, msg: Inbound) -> Result<Outcome, InboundError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     msg.check(now)?;
     // Immediate on SQLite: apply reads before it writes, and a deferred
     // transaction would fail (SQLITE_BUSY_SNAPSHOT) when another connection
@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn a_future_time_and_a_mismatched_sender_are_refused() {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let msg = Inbound::parse(
             "sms",
             "+14155552671",

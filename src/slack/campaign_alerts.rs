@@ -196,7 +196,7 @@ pub async fn handle_action(
         "Only approvers and the campaign's requester can resume or cancel a campaign the circuit breaker paused.".to_string()
     } else {
         let decided =
-            breaker::decide(&app.db, campaign_id, decision, &user.0, chrono::Utc::now()).await?;
+            breaker::decide(&app.db, campaign_id, decision, &user.0, crate::clock::now()).await?;
         match decided {
             Decided::Resumed(n) => {
                 app.dispatcher.wake();

@@ -607,7 +607,7 @@ pub async fn on_view_submission(
         };
     }
     let values = crate::slack::modal_form::submitted(&ev.view);
-    let now = Utc::now();
+    let now = crate::clock::now();
     let draft = match read_form(app, &values, now) {
         Ok(d) => d,
         Err(p) => return Ok(errors(p)),
@@ -634,7 +634,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
         return result_modal(app, "Not found", "That draft is empty.".into());
     };
     if let Schedule::At { at } = &draft.schedule
-        && *at <= Utc::now()
+        && *at <= crate::clock::now()
     {
         // Time passed while the preview was open: never send "now" instead.
         return result_modal(
@@ -669,7 +669,7 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
         source: crate::campaigns::source(id),
     };
     let name = escape(&draft.name);
-    let now = Utc::now();
+    let now = crate::clock::now();
     match approval::submit(app, req).await {
         Ok(Submitted::Queued {
             campaign_id,
@@ -760,7 +760,7 @@ pub async fn on_action(
                 None => result_modal(&app2, "Not found", "That draft no longer exists.".into())?,
             }
         } else {
-            match drafts::save(&app2.db, &user, id, Utc::now()).await? {
+            match drafts::save(&app2.db, &user, id, crate::clock::now()).await? {
                 Some(d) => result_modal(
                     &app2,
                     "Draft saved",

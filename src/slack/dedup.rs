@@ -18,7 +18,7 @@ pub async fn first_time(
         key: Set(key.to_owned()),
         kind: Set(kind.to_owned()),
         team_id: Set(team_id.map(str::to_owned)),
-        received_at: Set(chrono::Utc::now()),
+        received_at: Set(crate::clock::now()),
     };
     let inserted = slack_requests::Entity::insert(row)
         .on_conflict(

@@ -56,7 +56,7 @@ pub enum HomeError {
 
 /// Renders the Home tab for `user` and publishes it with views.publish.
 pub async fn publish(app: &App, user: &SlackUserId) -> Result<(), HomeError> {
-    let view = render(app, user, Utc::now()).await?;
+    let view = render(app, user, crate::clock::now()).await?;
     app.slack
         .views_publish(SlackApiViewsPublishRequest::new(user.clone(), view))
         .await?;

@@ -125,7 +125,7 @@ async fn resolve_ambiguous(
         } else {
             Resolution::MarkSent
         };
-        let now = chrono::Utc::now();
+        let now = crate::clock::now();
         let decided =
             ledger::resolve_ambiguous(&app.db, &message_id, resolution, &user.0, now).await?;
         if decided {

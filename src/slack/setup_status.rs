@@ -513,7 +513,7 @@ mod tests {
     #[test]
     fn a_bare_configuration_names_the_setting_for_each_missing_row() {
         // Arrange / Act
-        let s = build(&Settings::default(), &none(), Utc::now());
+        let s = build(&Settings::default(), &none(), crate::clock::now());
 
         // Assert
         let email = row(&s, "Email", "Provider");
@@ -556,7 +556,7 @@ mod tests {
     #[test]
     fn channels_without_a_provider_in_this_version_are_not_available_not_missing() {
         // Arrange / Act
-        let s = build(&Settings::default(), &none(), Utc::now());
+        let s = build(&Settings::default(), &none(), crate::clock::now());
 
         // Assert
         for title in ["SMS", "WhatsApp", "Instagram"] {
@@ -570,7 +570,7 @@ mod tests {
     #[test]
     fn resend_with_a_secret_shows_the_sender_rate_and_when_it_last_verified_an_event() {
         // Arrange
-        let now = Utc::now();
+        let now = crate::clock::now();
         let mut settings = Settings::default();
         settings.email.from = Some("Team <team@example.com>".into());
 
@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn a_webhook_without_a_secret_is_missing_and_names_its_setting() {
         // Arrange / Act
-        let s = build(&Settings::default(), &resend(false, None), Utc::now());
+        let s = build(&Settings::default(), &resend(false, None), crate::clock::now());
 
         // Assert
         let hook = row(&s, "Email", "Delivery webhook");
@@ -621,7 +621,7 @@ mod tests {
         });
 
         // Act
-        let s = build(&Settings::default(), &c, Utc::now());
+        let s = build(&Settings::default(), &c, crate::clock::now());
 
         // Assert
         let hook = row(&s, "Email", "Delivery webhook");
@@ -649,7 +649,7 @@ mod tests {
         });
 
         // Act
-        let s = build(&Settings::default(), &c, Utc::now());
+        let s = build(&Settings::default(), &c, crate::clock::now());
 
         // Assert
         assert_eq!(row(&s, "SMS", "Provider").detail, "Twilio · up to 1/s");
@@ -672,7 +672,7 @@ mod tests {
         settings.sentry.dsn = Some("https://abc@sentry.example/1".to_string().into());
 
         // Act
-        let s = build(&settings, &resend(true, None), Utc::now());
+        let s = build(&settings, &resend(true, None), crate::clock::now());
 
         // Assert
         let json = serde_json::to_string(&s).unwrap();
@@ -688,7 +688,7 @@ mod tests {
     #[test]
     fn a_missing_line_names_each_setting_that_fixes_it() {
         // Arrange
-        let s = build(&Settings::default(), &none(), Utc::now());
+        let s = build(&Settings::default(), &none(), crate::clock::now());
 
         // Act
         let line = row(&s, "Email", "Provider").line();
@@ -706,7 +706,7 @@ mod tests {
 
     #[test]
     fn ago_reads_in_the_coarsest_whole_unit() {
-        let now = Utc::now();
+        let now = crate::clock::now();
         assert_eq!(ago(now, now - Duration::seconds(5)), "just now");
         assert_eq!(ago(now, now - Duration::seconds(61)), "1 minute ago");
         assert_eq!(ago(now, now - Duration::minutes(59)), "59 minutes ago");

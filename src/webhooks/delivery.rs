@@ -197,7 +197,7 @@ pub async fn apply(
     report: &DeliveryReport,
     payload: &[u8],
 ) -> Result<Applied, WebhookError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let txn = crate::db::begin_write(db).await?;
     let message = find_message(&txn, report).await?;
     let inserted = insert_event(

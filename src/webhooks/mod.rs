@@ -46,7 +46,7 @@ pub async fn handler(
     let request = WebhookRequest {
         headers: &headers,
         body: &bytes,
-        now: Utc::now(),
+        now: crate::clock::now(),
     };
     receiver.verify(&request)?;
     let reports = receiver.parse(&request)?;

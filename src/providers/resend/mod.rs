@@ -255,7 +255,7 @@ impl ResendProvider {
                 }
             }
             Ok((status, signals, body)) => {
-                let outcome = classify(status, parse_error(&body).as_ref(), &signals, Utc::now());
+                let outcome = classify(status, parse_error(&body).as_ref(), &signals, crate::clock::now());
                 log_failure(&outcome, std::slice::from_ref(message));
                 outcome
             }
@@ -292,7 +292,7 @@ impl ResendProvider {
                 with_tags = false;
                 continue;
             }
-            let outcome = classify(status, error.as_ref(), &signals, Utc::now());
+            let outcome = classify(status, error.as_ref(), &signals, crate::clock::now());
             let messages: Vec<OutgoingMessage> = items.iter().map(|(m, _)| (*m).clone()).collect();
             log_failure(&outcome, &messages);
             // Strict mode: one answer for the whole batch.

@@ -66,7 +66,7 @@ impl Subcommand for Log {
             kind,
             Direction::Outbound,
             Some(summary),
-            chrono::Utc::now(),
+            crate::clock::now(),
         )
         .await?;
         let name = crate::contacts::view(&app.db, contact_id)

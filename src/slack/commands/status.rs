@@ -20,7 +20,7 @@ impl Subcommand for Status {
         "Show which integrations are configured and what is missing"
     }
     async fn run(&self, app: &App, _inv: &Invocation<'_>) -> Result<Reply, CommandError> {
-        let status = setup_status::gather(app, chrono::Utc::now()).await?;
+        let status = setup_status::gather(app, crate::clock::now()).await?;
         let blocks = app
             .blocks
             .message_blocks(

@@ -35,7 +35,7 @@ pub async fn log_interaction(
     summary: Option<String>,
     occurred_at: DateTime<Utc>,
 ) -> anyhow::Result<crate::warmth::Score> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let txn = crate::db::begin_write(&app.db).await?;
     let result = crate::interactions::record(
         &txn,
@@ -109,7 +109,7 @@ pub(super) async fn submit_log(
     let direction = option_of(values, "direction").and_then(|d| Direction::parse(&d));
     let summary = text_of(values, "summary");
     let when = field(values, "when").and_then(|v| v.selected_date_time.as_ref().map(|t| t.0));
-    let now = Utc::now();
+    let now = crate::clock::now();
     let mut problems = Vec::new();
     if kind.is_none() {
         problems.push(("kind", "Choose what happened.".to_string()));
