@@ -16,6 +16,7 @@ mod m20261126_000009_digests;
 mod m20261126_000010_drop_warmth_index;
 mod m20261126_000011_contacts_fillfactor;
 mod m20261126_000012_partial_message_indexes;
+mod m20261207_000013_sandbox_outbox;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_drop_warmth_index::Migration),
             Box::new(m20261126_000011_contacts_fillfactor::Migration),
             Box::new(m20261126_000012_partial_message_indexes::Migration),
+            Box::new(m20261207_000013_sandbox_outbox::Migration),
         ]
     }
 }

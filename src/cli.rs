@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `manifest`, `migrate`,
-//! `import`, and `bench`. clap handles only commands and flags; everything
+//! The command line: `serve` (the default), `sandbox`, `manifest`,
+//! `migrate`, `import`, and `bench`. clap handles only commands and flags; everything
 //! configurable lives in the settings tree.
 
 use std::path::PathBuf;
@@ -19,7 +19,22 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server, Socket Mode (with SLACK_APP_TOKEN) and the workers.
+    /// With no Slack credentials at all, starts the sandbox instead.
     Serve,
+    /// Try warmline without Slack: a local page stands in for Slack, every
+    /// channel is captured in an outbox, nothing is sent. Uses its own
+    /// database file, never your real one.
+    Sandbox {
+        /// The sandbox's SQLite file.
+        #[arg(long, default_value = crate::sandbox::DEFAULT_DATABASE)]
+        database: PathBuf,
+        /// Seed the 50 demo contacts (default: only into a new database).
+        #[arg(long, conflicts_with = "no_demo")]
+        demo: bool,
+        /// Do not seed the demo contacts, even into a new database.
+        #[arg(long)]
+        no_demo: bool,
+    },
     /// Print the Slack app manifest with request URLs from WARMLINE_PUBLIC_URL.
     Manifest,
     /// Create or update the database schema, then exit.
@@ -45,6 +60,19 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
+        Command::Sandbox {
+            database,
+            demo,
+            no_demo,
+        } => {
+            let demo = match (demo, no_demo) {
+                (true, _) => crate::sandbox::Demo::Always,
+                (_, true) => crate::sandbox::Demo::Never,
+                _ => crate::sandbox::Demo::IfNew,
+            };
+            let settings = Settings::load(Requirements::Offline)?;
+            sandbox(settings, crate::sandbox::Options { database, demo }).await
+        }
         Command::Manifest => {
             let settings = Settings::load(Requirements::Offline)?;
             if settings.server.public_url.is_none() {
@@ -71,6 +99,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
+    // No Slack credential of any kind: a first run, most likely. Start the
+    // sandbox rather than stop at "SLACK_SIGNING_SECRET: missing".
+    let offline = Settings::load(Requirements::Offline)?;
+    if crate::sandbox::wanted(&offline) {
+        return sandbox(offline, crate::sandbox::Options::default()).await;
+    }
     let shutdown = crate::startup::shutdown_signal();
     let settings = Settings::load(Requirements::Serve)?;
     // Held to the end of `serve`, i.e. of the process: dropping it (early
@@ -91,6 +125,20 @@ async fn serve() -> anyhow::Result<()> {
         tracing::warn!("some error reports were still unsent at shutdown");
     }
     result
+}
+
+/// Runs the sandbox until SIGINT or SIGTERM.
+async fn sandbox(settings: Settings, options: crate::sandbox::Options) -> anyhow::Result<()> {
+    let shutdown = crate::startup::shutdown_signal();
+    crate::telemetry::init(&settings.log);
+    if settings.database.url.is_some() {
+        tracing::info!(
+            "sandbox mode ignores DATABASE_URL: it keeps its own data in {}",
+            options.database.display()
+        );
+    }
+    let app = crate::startup::Application::build_sandbox(settings, options).await?;
+    app.run_until(shutdown).await
 }
 
 async fn import(file: PathBuf) -> anyhow::Result<()> {

@@ -75,6 +75,8 @@ pub fn periodic_jobs() -> Vec<std::sync::Arc<dyn crate::jobs::Periodic>> {
 pub struct Application {
     app: App,
     listener: TcpListener,
+    /// Set in sandbox mode: its page and emulated Slack join the router.
+    sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 impl Application {
@@ -105,7 +107,42 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind {addr} (WARMLINE_ADDR)"))?;
         let app = App::with_registry(settings, db, registry)?;
-        Ok(Self { app, listener })
+        Ok(Self {
+            app,
+            listener,
+            sandbox: None,
+        })
+    }
+
+    /// The sandbox ([`crate::sandbox`]): binds first (the emulated Slack's
+    /// URL names the port), then configures the settings for sandbox mode,
+    /// opens the sandbox's own database, registers a capture sink per
+    /// channel and, for a new database, seeds the demo contacts.
+    pub async fn build_sandbox(
+        mut settings: Settings,
+        options: crate::sandbox::Options,
+    ) -> anyhow::Result<Self> {
+        use crate::sandbox;
+        crate::observability::handle();
+        let requested = settings.server.addr;
+        let listener = TcpListener::bind(requested)
+            .await
+            .with_context(|| format!("Failed to bind {requested} (WARMLINE_ADDR)"))?;
+        let addr = listener.local_addr()?;
+        let keys = sandbox::Keys::generate();
+        sandbox::configure(&mut settings, addr, &keys, &options.database);
+        let is_new = !options.database.exists();
+        let db = crate::db::connect_and_migrate(&settings.database).await?;
+        let workspace = std::sync::Arc::new(sandbox::Workspace::new());
+        let registry = sandbox::registry(&db, &workspace, &keys);
+        let app = App::with_registry(settings, db, registry)?;
+        let sandbox = sandbox::Sandbox::new(app.clone(), workspace, keys, periodic_jobs())?;
+        sandbox::start(&sandbox, options.demo, is_new).await?;
+        Ok(Self {
+            app,
+            listener,
+            sandbox: Some(sandbox),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -123,7 +160,11 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { app, listener } = self;
+        let Self {
+            app,
+            listener,
+            sandbox,
+        } = self;
         let token = app.shutdown.clone();
         let grace = Duration::from_secs(app.settings.server.shutdown_grace_secs);
 
@@ -138,7 +179,10 @@ impl Application {
         // anything scores.
         crate::warmth::configure(&app.settings.warmth);
         crate::jobs::start(&app, periodic_jobs(), &app.loops, token.clone());
-        let router = router(app.clone());
+        let router = match &sandbox {
+            Some(sandbox) => router(app.clone()).merge(sandbox.router()),
+            None => router(app.clone()),
+        };
         let signal_token = token.clone();
         tokio::spawn(async move {
             shutdown.await;

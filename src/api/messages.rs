@@ -83,7 +83,8 @@ pub async fn create(
     let id = message.id();
     let executed = idempotency
         .execute(&app, StatusCode::ACCEPTED, async |txn| {
-            let inserted = ledger::enqueue(txn, std::slice::from_ref(&message), crate::clock::now()).await?;
+            let inserted =
+                ledger::enqueue(txn, std::slice::from_ref(&message), crate::clock::now()).await?;
             if inserted != 1 {
                 // A fresh source per request: a collision is a bug.
                 return Err(anyhow::anyhow!("message {id} was already in the ledger").into());

@@ -285,7 +285,12 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
     // cancelled from here (campaigns::reschedule, campaigns::progress).
     let controls = v.state == ApprovalState::Approved
         && v.campaign_state == crate::domain::CampaignState::Scheduled
-        && !crate::dispatcher::ledger::campaign_started(&app.db, v.campaign_id, crate::clock::now()).await?;
+        && !crate::dispatcher::ledger::campaign_started(
+            &app.db,
+            v.campaign_id,
+            crate::clock::now(),
+        )
+        .await?;
     let outcome = if v.state == ApprovalState::Approved
         && v.campaign_state == crate::domain::CampaignState::Cancelled
     {
@@ -577,7 +582,8 @@ pub async fn handle_action(
     let app2 = app.clone();
     match action.action_id.0.as_str() {
         actions::APPROVAL_APPROVE => app.spawn("decide an approval", async move {
-            let outcome = decision::decide(&app2, id, &user, Choice::Approve, crate::clock::now()).await?;
+            let outcome =
+                decision::decide(&app2, id, &user, Choice::Approve, crate::clock::now()).await?;
             after_decision(&app2, id, &user, channel, &outcome).await?;
             republish_home(&app2, &user, &outcome).await
         }),
@@ -685,8 +691,14 @@ pub async fn handle_deny_submission(
     let user = ev.user.id.0.clone();
     let app2 = app.clone();
     app.spawn("deny an approval", async move {
-        let outcome =
-            decision::decide(&app2, id, &user, Choice::Deny { reason }, crate::clock::now()).await?;
+        let outcome = decision::decide(
+            &app2,
+            id,
+            &user,
+            Choice::Deny { reason },
+            crate::clock::now(),
+        )
+        .await?;
         let channel = load(&app2.db, id)
             .await?
             .and_then(|v| v.slack_channel)

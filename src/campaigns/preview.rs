@@ -14,8 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
-
 use super::Draft;
 use crate::{
     approval::{

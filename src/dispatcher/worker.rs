@@ -83,8 +83,15 @@ pub async fn process_once(ctx: &Context, provider: &Arc<dyn Provider>) -> anyhow
         return Ok(0);
     }
     let count = claimed.len();
-    let verdicts =
-        checks::check_batch(&ctx.db, &claimed, facts, &ctx.caps, &ctx.quiet, crate::clock::now()).await?;
+    let verdicts = checks::check_batch(
+        &ctx.db,
+        &claimed,
+        facts,
+        &ctx.caps,
+        &ctx.quiet,
+        crate::clock::now(),
+    )
+    .await?;
     let mut to_send = Vec::with_capacity(count);
     let mut skipped: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
     let mut deferred = Vec::new();
@@ -213,7 +220,10 @@ async fn send_all(
 /// call: a crash from here on leaves the messages ambiguous, and one before
 /// it leaves them safely re-sendable. False if any is no longer ours.
 async fn mark_called(ctx: &Context, messages: &[OutgoingMessage]) -> anyhow::Result<bool> {
-    let mut values = vec![Value::from(crate::clock::now()), Value::from(ctx.worker_id.clone())];
+    let mut values = vec![
+        Value::from(crate::clock::now()),
+        Value::from(ctx.worker_id.clone()),
+    ];
     values.extend(messages.iter().map(|m| Value::from(m.id.clone())));
     let sql = format!(
         "UPDATE messages SET called_at = $1 WHERE state = {sending} AND locked_by = $2 AND id IN ({})",

@@ -16,6 +16,7 @@ mod interaction;
 mod mask;
 mod message_state;
 mod slack_ids;
+mod sms_segments;
 mod source;
 mod sql;
 
@@ -28,4 +29,5 @@ pub use interaction::{Direction, InteractionKind};
 pub use mask::{mask_addresses, mask_email, mask_phone};
 pub use message_state::{MessageState, SkipReason};
 pub use slack_ids::{SlackChannelId, SlackIdError, SlackUserId};
+pub use sms_segments::{SmsEncoding, SmsSegments, sms_segments};
 pub use source::{is_reply_source, reply_source};

@@ -11,7 +11,6 @@
 //!   database signs alike and links keep working across restarts.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement, Value};
 use secrecy::{ExposeSecret, SecretString};

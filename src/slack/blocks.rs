@@ -87,6 +87,14 @@ impl Blocks {
         names
     }
 
+    /// A layout's sample context (`blocks/samples/<stem>.json`), the data
+    /// the blocks test and the sandbox's Block Kit gallery render it with.
+    pub fn sample(name: &str) -> Option<Value> {
+        let stem = name.strip_suffix(".json.j2")?;
+        let file = BLOCKS_DIR.get_file(format!("samples/{stem}.json"))?;
+        serde_json::from_str(file.contents_utf8()?).ok()
+    }
+
     /// Renders a layout to JSON (any shape).
     pub fn render_json(&self, name: &str, ctx: impl Serialize) -> Result<Value, BlocksError> {
         let template = self

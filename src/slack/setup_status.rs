@@ -600,7 +600,11 @@ mod tests {
     #[test]
     fn a_webhook_without_a_secret_is_missing_and_names_its_setting() {
         // Arrange / Act
-        let s = build(&Settings::default(), &resend(false, None), crate::clock::now());
+        let s = build(
+            &Settings::default(),
+            &resend(false, None),
+            crate::clock::now(),
+        );
 
         // Assert
         let hook = row(&s, "Email", "Delivery webhook");

@@ -23,7 +23,6 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, header::CONTENT_LENGTH},
 };
-use chrono::Utc;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 

@@ -314,6 +314,42 @@ fn leaf_modules_import_only_leaves_and_the_domain() {
 }
 
 #[test]
+fn only_the_sandbox_moves_the_clock_and_only_the_wiring_knows_the_sandbox() {
+    // Arrange
+    let modules = modules();
+
+    // Act
+    let movers: Vec<String> = modules
+        .iter()
+        .filter(|(_, path)| code(path).contains("clock::advance("))
+        .map(|(m, _)| name(m))
+        .filter(|m| !m.starts_with("sandbox"))
+        .collect();
+    let g = graph();
+    let users: Vec<String> = g
+        .iter()
+        .filter(|(m, deps)| {
+            !m.first().is_some_and(|f| f == "sandbox")
+                && deps
+                    .iter()
+                    .any(|d| d.first().is_some_and(|f| f == "sandbox"))
+        })
+        .map(|(m, _)| name(m))
+        .filter(|m| m != "cli" && m != "startup")
+        .collect();
+
+    // Assert
+    assert!(
+        movers.is_empty(),
+        "only the sandbox may move warmline's clock: {movers:?}"
+    );
+    assert!(
+        users.is_empty(),
+        "features must not depend on the sandbox (it sits on top of them): {users:?}"
+    );
+}
+
+#[test]
 fn the_path_reader_expands_use_trees_and_skips_other_crates() {
     let paths = crate_paths(
         "use crate::{a::{b, c::D}, e};\nlet x = crate::f::g(1);\n$crate::h::i!();\nuse crate::j::{self, k};",

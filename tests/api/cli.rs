@@ -65,12 +65,16 @@ fn assert_one_line_error(out: &Output, setting: &str) {
 }
 
 #[test]
-fn serve_without_slack_settings_names_the_signing_secret() {
-    // Arrange
+fn serve_with_a_bot_token_but_no_signing_secret_names_the_signing_secret() {
+    // Arrange: half a Slack configuration is a mistake, not a first run.
     let sandbox = Sandbox::new();
 
     // Act
-    let out = sandbox.warmline(&["serve"]).output().unwrap();
+    let out = sandbox
+        .warmline(&["serve"])
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .output()
+        .unwrap();
 
     // Assert
     assert_one_line_error(&out, "SLACK_SIGNING_SECRET");
@@ -78,6 +82,7 @@ fn serve_without_slack_settings_names_the_signing_secret() {
         !sandbox.path().join("warmline.db").exists(),
         "nothing is created before the settings check"
     );
+    assert!(!sandbox.path().join("warmline-sandbox.db").exists());
 }
 
 #[test]
@@ -86,7 +91,11 @@ fn no_subcommand_means_serve() {
     let sandbox = Sandbox::new();
 
     // Act
-    let out = sandbox.warmline(&[]).output().unwrap();
+    let out = sandbox
+        .warmline(&[])
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .output()
+        .unwrap();
 
     // Assert
     assert_one_line_error(&out, "SLACK_SIGNING_SECRET");
@@ -221,80 +230,120 @@ fn import_of_a_missing_file_is_one_line() {
     assert_one_line_error(&out, "nope.csv");
 }
 
+/// A `warmline` process that has said it is listening.
+struct Running {
+    pid: u32,
+    lines: mpsc::Receiver<String>,
+    exited: mpsc::Receiver<std::io::Result<std::process::ExitStatus>>,
+    /// stderr up to and including the "listening" line.
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Spawns `cmd` (stderr piped) and waits up to 60 s for "listening".
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start warmline");
+        let pid = child.id();
+        let stderr = child.stderr.take().unwrap();
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (exit_tx, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exit_tx.send(child.wait());
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        let listening = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains("listening");
+                    seen.push(line);
+                    if hit {
+                        break true;
+                    }
+                }
+                Err(_) => break false,
+            }
+        };
+        let this = Self {
+            pid,
+            lines,
+            exited,
+            seen,
+        };
+        if !listening {
+            this.kill();
+            panic!(
+                "warmline never said it was listening; stderr: {:#?}",
+                this.seen
+            );
+        }
+        this
+    }
+
+    /// The address from the "listening" line (`addr=127.0.0.1:PORT`).
+    fn addr(&self) -> String {
+        let line = self.seen.last().expect("the listening line");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .unwrap_or_else(|| panic!("no addr= in {line}"))
+            .to_string()
+    }
+
+    fn kill(&self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+    }
+
+    /// SIGTERM, then the exit status and everything it logged.
+    fn terminate(self) -> (std::process::ExitStatus, String) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = match self.exited.recv_timeout(Duration::from_secs(30)) {
+            Ok(status) => status.unwrap(),
+            Err(_) => {
+                self.kill();
+                panic!("warmline did not stop within 30 s of SIGTERM");
+            }
+        };
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        (status, self.seen.join("\n") + "\n" + &rest.join("\n"))
+    }
+}
+
 #[test]
 fn serve_starts_and_stops_cleanly_on_sigterm() {
     // Arrange
     let sandbox = Sandbox::new();
-    let mut child = sandbox
-        .warmline(&["serve"])
-        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    let mut cmd = sandbox.warmline(&["serve"]);
+    cmd.env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
         .env("WARMLINE_ADDR", "127.0.0.1:0")
-        .env("SLACK_API_URL", "http://127.0.0.1:9/api")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start warmline serve");
-    let pid = child.id();
-    let stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (exit_tx, exited) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = exit_tx.send(child.wait());
-    });
+        .env("SLACK_API_URL", "http://127.0.0.1:9/api");
+    let running = Running::start(cmd);
 
-    // Act: wait for "listening", then SIGTERM.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    let listening = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                let hit = line.contains("listening");
-                seen.push(line);
-                if hit {
-                    break true;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    if !listening {
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-        panic!("warmline never said it was listening; stderr: {seen:#?}");
-    }
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = match exited.recv_timeout(Duration::from_secs(30)) {
-        Ok(status) => status.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("warmline did not stop within 30 s of SIGTERM");
-        }
-    };
+    // Act
+    let (status, all) = running.terminate();
 
     // Assert
-    assert!(killed.success());
-    let rest: Vec<String> = lines.try_iter().collect();
-    assert!(
-        status.success(),
-        "exit {status:?}; stderr: {seen:#?} {rest:#?}"
-    );
-    let all = seen.join("\n") + &rest.join("\n");
+    assert!(status.success(), "exit {status:?}; stderr: {all}");
     assert!(!all.contains("panicked"), "{all}");
+    assert!(!all.contains("sandbox mode"), "{all}");
     assert!(
         !all.contains(SIGNING_SECRET) && !all.contains(BOT_TOKEN),
         "a secret was logged: {all}"
@@ -302,6 +351,78 @@ fn serve_starts_and_stops_cleanly_on_sigterm() {
     assert!(
         sandbox.path().join("warmline.db").exists(),
         "the default SQLite database is created in the working directory"
+    );
+}
+
+#[tokio::test]
+async fn serve_without_slack_credentials_starts_the_sandbox() {
+    // Arrange: a fresh machine: nothing configured at all.
+    crate::helpers::init_test_process();
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.warmline(&["serve"]);
+    cmd.env("WARMLINE_ADDR", "127.0.0.1:0");
+    let running = Running::start(cmd);
+    let base = format!("http://{}", running.addr());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let state = |http: reqwest::Client| {
+        let url = format!("{base}/sandbox/api/state?user=U0SBREQ");
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Act
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    let page_status = page.status();
+    let page = page.text().await.unwrap();
+    let before = state(http.clone()).await;
+    let advanced = http
+        .post(format!("{base}/sandbox/api/clock"))
+        .json(&serde_json::json!({"advance_secs": 86_400}))
+        .send()
+        .await
+        .unwrap();
+    let advanced_status = advanced.status();
+    let after = state(http.clone()).await;
+    let (status, all) = running.terminate();
+
+    // Assert
+    assert_eq!(page_status, 200);
+    assert!(page.contains("Sandbox — nothing is sent"));
+    assert_eq!(advanced_status, 200);
+    let at = |s: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(s["now"].as_str().unwrap()).unwrap()
+    };
+    assert!(
+        at(&after) - at(&before) >= chrono::Duration::days(1),
+        "the clock moved a day: {} → {}",
+        before["now"],
+        after["now"]
+    );
+    assert_eq!(after["clock_offset_secs"], 86_400);
+    assert!(status.success(), "exit {status:?}; stderr: {all}");
+    assert!(all.contains("sandbox mode"), "one line says so: {all}");
+    assert!(
+        all.contains("SLACK_BOT_TOKEN"),
+        "and how to connect Slack: {all}"
+    );
+    assert!(!all.contains("panicked"), "{all}");
+    assert!(
+        sandbox.path().join("warmline-sandbox.db").exists(),
+        "the sandbox keeps its own database file"
+    );
+    assert!(
+        !sandbox.path().join("warmline.db").exists(),
+        "the sandbox never opens the real database"
     );
 }
 

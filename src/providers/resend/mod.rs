@@ -255,7 +255,12 @@ impl ResendProvider {
                 }
             }
             Ok((status, signals, body)) => {
-                let outcome = classify(status, parse_error(&body).as_ref(), &signals, crate::clock::now());
+                let outcome = classify(
+                    status,
+                    parse_error(&body).as_ref(),
+                    &signals,
+                    crate::clock::now(),
+                );
                 log_failure(&outcome, std::slice::from_ref(message));
                 outcome
             }

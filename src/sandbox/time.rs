@@ -1,0 +1,75 @@
+//! The clock control: "+1 hour", "+1 day". Moves warmline's calendar
+//! ([`crate::clock`]) forward and lets every clock-driven part see the time
+//! pass — the periodic jobs (triggers, warmth decay, approval reminders,
+//! campaign progress, the digest) and the dispatcher's promotion of
+//! scheduled messages.
+//!
+//! Time passes in steps of at most [`STEP`], each followed by one run of
+//! every job and of the dispatcher's upkeep, as if the process had been up
+//! all along: a jump of a day in one go would look to the dispatcher like a
+//! day of downtime (scheduled messages that came due long ago wait for a
+//! person to confirm them), and the digest would miss its hour.
+//!
+//! One advance runs at a time (a mutex), so two clicks do not interleave
+//! their steps.
+
+use std::sync::LazyLock;
+
+use chrono::Duration;
+
+use super::Sandbox;
+
+/// The longest single step.
+pub const STEP: Duration = Duration::minutes(15);
+/// The most one request may advance.
+pub const MAX_ADVANCE: Duration = Duration::days(7);
+
+static ONE_AT_A_TIME: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(Default::default);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdvanceError {
+    #[error("advance by a positive number of seconds, at most {} days", MAX_ADVANCE.num_days())]
+    OutOfRange,
+}
+
+/// Moves the clock forward by `by`, in steps; returns the new offset.
+pub async fn advance(sandbox: &Sandbox, by: Duration) -> Result<Duration, AdvanceError> {
+    if by <= Duration::zero() || by > MAX_ADVANCE {
+        return Err(AdvanceError::OutOfRange);
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let app = sandbox.app();
+    let mut remaining = by;
+    while remaining > Duration::zero() {
+        let step = remaining.min(STEP);
+        crate::clock::advance(step);
+        remaining -= step;
+        if let Err(e) = app.dispatcher.upkeep(false).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "dispatcher upkeep failed while advancing the clock"
+            );
+        }
+        let now = crate::clock::now();
+        for job in sandbox.jobs() {
+            if job.period(app).is_err() {
+                continue;
+            }
+            if let Err(e) = job.tick(app, now).await {
+                tracing::warn!(
+                    job = job.name(),
+                    error = format!("{e:#}"),
+                    "a periodic job failed while advancing the clock"
+                );
+            }
+        }
+    }
+    app.dispatcher.wake();
+    sandbox.workspace().touch();
+    tracing::info!(
+        advanced_by_secs = by.num_seconds(),
+        now = %crate::clock::now(),
+        "sandbox clock moved forward"
+    );
+    Ok(crate::clock::offset())
+}
