@@ -1316,7 +1316,10 @@ async function request(method, path, body, signal) {
 /** A POSTed gesture: the answer, or null after showing why it failed. `onError(error)` sees the failure too. */
 async function gesture(path, body, onError) {
   try {
-    return await request('POST', path, body);
+    const answer = await request('POST', path, body);
+    // The bot answered after Slack's 3 s: real Slack would have shown an error.
+    if (answer && answer.warning) toast('info', answer.warning);
+    return answer;
   } catch (error) {
     toast('error', error.message);
     if (onError) onError(error);
@@ -1547,6 +1550,8 @@ function renderView() {
     $('#view').dataset.view = kind;
   }
   $('#composer-bar').hidden = kind !== 'channel';
+  // Opening the Home tab is an event in Slack (`app_home_opened`): the bot answers by publishing the Home.
+  if (kind === 'home' && switched) gesture('/sandbox/api/home', { user: S.user });
   if (kind === 'home') renderHome();
   else if (kind === 'outbox') renderOutbox(switched);
   else renderChannel(switched);
