@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// How long one page may take to show what the test waits for.
-const PAGE_WAIT: Duration = Duration::from_secs(20);
+pub(crate) const PAGE_WAIT: Duration = Duration::from_secs(20);
 
 /// `name`'s full path on `PATH`, if it is there.
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -34,7 +34,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// A chromedriver process of this test's, in its own process group so that
 /// the browsers it starts go with it.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
     chromium: PathBuf,
@@ -43,7 +43,7 @@ struct ChromeDriver {
 }
 
 impl ChromeDriver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let missing = || {
             panic!(
                 "chromium and chromedriver are needed for the browser tests: \
@@ -105,8 +105,13 @@ impl ChromeDriver {
         false
     }
 
-    /// A headless browser session.
-    async fn session(&self) -> Client {
+    /// A headless browser session, 1024×900.
+    pub(crate) async fn session(&self) -> Client {
+        self.session_sized(1024, 900).await
+    }
+
+    /// A headless browser session with a window of `width`×`height`.
+    pub(crate) async fn session_sized(&self, width: u32, height: u32) -> Client {
         let caps = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -118,7 +123,7 @@ impl ChromeDriver {
                     "--disable-background-networking",
                     "--disable-dev-shm-usage",
                     "--no-first-run",
-                    "--window-size=1024,900",
+                    format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", self.profile.path().display()),
                 ],
             },
@@ -157,7 +162,7 @@ async fn app() -> TestApp {
 
 /// Runs `scenario` in a fresh browser session and always ends the session
 /// (so Chromium exits) before reporting the scenario's result.
-async fn in_browser<F, Fut>(scenario: F)
+pub(crate) async fn in_browser<F, Fut>(scenario: F)
 where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -170,7 +175,7 @@ where
     result.expect("the browser scenario");
 }
 
-async fn wait_for(client: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+pub(crate) async fn wait_for(client: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
     client
         .wait()
         .at_most(PAGE_WAIT)
@@ -191,7 +196,7 @@ async fn snap(client: &Client, name: &str) -> anyhow::Result<()> {
 }
 
 /// A button as a person finds it: by what it says.
-async fn button(client: &Client, text: &str) -> anyhow::Result<fantoccini::elements::Element> {
+pub(crate) async fn button(client: &Client, text: &str) -> anyhow::Result<fantoccini::elements::Element> {
     let xpath = format!("//button[normalize-space()='{text}']");
     client
         .wait()

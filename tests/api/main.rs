@@ -35,6 +35,7 @@ mod migrations;
 mod resend;
 mod resend_contract;
 mod sandbox;
+mod sandbox_browser;
 mod sender_auth;
 mod setup_status;
 mod shutdown;
