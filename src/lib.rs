@@ -31,6 +31,7 @@ pub mod observability;
 pub mod providers;
 pub mod reports;
 pub mod routes;
+pub mod sandbox;
 pub mod settings;
 pub mod slack;
 pub mod startup;

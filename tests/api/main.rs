@@ -34,6 +34,7 @@ mod manifest;
 mod migrations;
 mod resend;
 mod resend_contract;
+mod sandbox_demo;
 mod sender_auth;
 mod setup_status;
 mod shutdown;

@@ -1,0 +1,3 @@
+//! The sandbox (issue 13).
+
+pub mod demo;
