@@ -258,12 +258,25 @@ pub async fn start(sandbox: &Sandbox, demo: Demo, database_is_new: bool) -> anyh
         // configured ones before it does.
         crate::warmth::configure(&app.settings.warmth);
         match demo::seed(app, crate::clock::now()).await? {
-            Some(seeded) => tracing::info!(
-                contacts = seeded.contacts,
-                interactions = seeded.interactions,
-                "sandbox: seeded the demo contacts"
-            ),
-            None => tracing::info!("sandbox: the database already has contacts; no demo seeded"),
+            Some(seeded) => {
+                tracing::info!(
+                    contacts = seeded.contacts,
+                    interactions = seeded.interactions,
+                    opted_out = seeded.opted_out,
+                    bounced = seeded.bounced,
+                    "sandbox: seeded the demo contacts"
+                );
+                // Show what the clock-driven parts make of them now (cold
+                // triggers' drafts waiting for approval, warmth), not one
+                // job period from now. In the background: the jobs post to
+                // the emulated Slack, which answers once the server runs.
+                let sandbox = sandbox.clone();
+                app.spawn("the sandbox's first pass of the periodic jobs", async move {
+                    time::run_jobs(&sandbox).await;
+                    Ok(())
+                });
+            }
+            None => tracing::info!("sandbox: the database already has data; no demo seeded"),
         }
     }
     tracing::info!(

@@ -36,6 +36,7 @@ mod resend;
 mod resend_contract;
 mod sandbox;
 mod sandbox_browser;
+mod sandbox_demo;
 mod sender_auth;
 mod setup_status;
 mod shutdown;

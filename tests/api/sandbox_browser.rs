@@ -36,6 +36,9 @@ async fn spawn() -> SandboxApp {
         // Progress and summary at once rather than every 5 s; Slack's pace
         // per channel (one post a second) kept, as the page shows it.
         s.campaigns.progress_interval_secs = 1;
+        // The demo's cold contacts would otherwise have their revival
+        // drafts posted to #approvals beside the story's request.
+        s.triggers.enabled = false;
     })
     .await
 }
