@@ -271,10 +271,13 @@ pub async fn start(sandbox: &Sandbox, demo: Demo, database_is_new: bool) -> anyh
                 // job period from now. In the background: the jobs post to
                 // the emulated Slack, which answers once the server runs.
                 let sandbox = sandbox.clone();
-                app.spawn("the sandbox's first pass of the periodic jobs", async move {
-                    time::run_jobs(&sandbox).await;
-                    Ok(())
-                });
+                app.spawn(
+                    "the sandbox's first pass of the periodic jobs",
+                    async move {
+                        time::run_jobs(&sandbox).await;
+                        Ok(())
+                    },
+                );
             }
             None => tracing::info!("sandbox: the database already has data; no demo seeded"),
         }

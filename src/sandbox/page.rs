@@ -317,6 +317,8 @@ async fn outbox(State(sb): State<Sandbox>) -> Result<Json<Value>, PageError> {
 
 /// A captured email's HTML, for the page's sandboxed iframe. Its own CSP
 /// keeps scripts in a captured email from running even if opened directly.
+/// Links open in a new tab, as from a mail client: the pages they lead to
+/// (the unsubscribe page) rightly refuse to be framed.
 async fn outbox_html(
     State(sb): State<Sandbox>,
     Path(id): Path<String>,
@@ -335,9 +337,22 @@ async fn outbox_html(
                 HeaderValue::from_static("script-src 'none'; object-src 'none'"),
             ),
         ],
-        html,
+        links_open_in_a_new_tab(&html),
     )
         .into_response())
+}
+
+/// `html` with `<base target="_blank">` as the first thing in its head.
+fn links_open_in_a_new_tab(html: &str) -> String {
+    const BASE: &str = "<base target=\"_blank\">";
+    let lower = html.to_ascii_lowercase();
+    let at = lower
+        .find("<head")
+        .and_then(|h| lower[h..].find('>').map(|e| h + e + 1));
+    match at {
+        Some(at) => format!("{}{BASE}{}", &html[..at], &html[at..]),
+        None => format!("{BASE}{html}"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -390,5 +405,22 @@ async fn response_url(
             Json(json!({"ok": false, "error": e.0})),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_in_a_captured_email_open_in_a_new_tab() {
+        assert_eq!(
+            links_open_in_a_new_tab("<html><HEAD lang=\"en\"><title>x</title></head></html>"),
+            "<html><HEAD lang=\"en\"><base target=\"_blank\"><title>x</title></head></html>"
+        );
+        assert_eq!(
+            links_open_in_a_new_tab("<p>Hi</p>"),
+            "<base target=\"_blank\"><p>Hi</p>"
+        );
     }
 }

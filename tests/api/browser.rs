@@ -175,7 +175,10 @@ where
     result.expect("the browser scenario");
 }
 
-pub(crate) async fn wait_for(client: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+pub(crate) async fn wait_for(
+    client: &Client,
+    css: &str,
+) -> anyhow::Result<fantoccini::elements::Element> {
     client
         .wait()
         .at_most(PAGE_WAIT)
@@ -196,7 +199,10 @@ async fn snap(client: &Client, name: &str) -> anyhow::Result<()> {
 }
 
 /// A button as a person finds it: by what it says.
-pub(crate) async fn button(client: &Client, text: &str) -> anyhow::Result<fantoccini::elements::Element> {
+pub(crate) async fn button(
+    client: &Client,
+    text: &str,
+) -> anyhow::Result<fantoccini::elements::Element> {
     let xpath = format!("//button[normalize-space()='{text}']");
     client
         .wait()

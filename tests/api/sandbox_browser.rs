@@ -83,17 +83,26 @@ async fn wait_text(b: &Client, css: &str, needle: &str, within: Duration) -> any
 
 /// Types into the input of `action_id` in the open modal.
 async fn fill(b: &Client, action_id: &str, text: &str) -> anyhow::Result<()> {
-    let input = find(b, &format!(".modal [data-action-id='{action_id}']"), PAGE_WAIT).await?;
+    let input = find(
+        b,
+        &format!(".modal [data-action-id='{action_id}']"),
+        PAGE_WAIT,
+    )
+    .await?;
     input.clear().await?;
     input.send_keys(text).await?;
     Ok(())
 }
 
 async fn choose(b: &Client, action_id: &str, value: &str) -> anyhow::Result<()> {
-    find(b, &format!(".modal select[data-action-id='{action_id}']"), PAGE_WAIT)
-        .await?
-        .select_by_value(value)
-        .await?;
+    find(
+        b,
+        &format!(".modal select[data-action-id='{action_id}']"),
+        PAGE_WAIT,
+    )
+    .await?
+    .select_by_value(value)
+    .await?;
     Ok(())
 }
 
@@ -102,7 +111,12 @@ async fn open_channel(b: &Client, channel: &str) -> anyhow::Result<()> {
         .await?
         .click()
         .await?;
-    find(b, &format!("#messages .message[data-channel='{channel}'], #messages"), PAGE_WAIT).await?;
+    find(
+        b,
+        &format!("#messages .message[data-channel='{channel}'], #messages"),
+        PAGE_WAIT,
+    )
+    .await?;
     Ok(())
 }
 
@@ -129,12 +143,18 @@ async fn compose_and_request(b: &Client, name: &str, shots: bool) -> anyhow::Res
     if shots {
         snap(b, "02-composer").await?;
     }
-    find(b, ".modal .modal-submit", PAGE_WAIT).await?.click().await?;
+    find(b, ".modal .modal-submit", PAGE_WAIT)
+        .await?
+        .click()
+        .await?;
     find(b, ".modal[data-callback-id='campaign_preview']", PAGE_WAIT).await?;
     if shots {
         snap(b, "03-preview").await?;
     }
-    find(b, ".modal .modal-submit", PAGE_WAIT).await?.click().await?;
+    find(b, ".modal .modal-submit", PAGE_WAIT)
+        .await?
+        .click()
+        .await?;
     wait_text(b, ".modal", "awaiting approval", PAGE_WAIT).await?;
     if shots {
         snap(b, "04-requested").await?;
@@ -252,7 +272,10 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
         snap(&b, "06-thread").await?;
 
         // The outbox holds the emails.
-        find(&b, "a[data-view='outbox']", PAGE_WAIT).await?.click().await?;
+        find(&b, "a[data-view='outbox']", PAGE_WAIT)
+            .await?
+            .click()
+            .await?;
         let first = find(&b, "article.capture[data-channel='email']", PAGE_WAIT).await?;
         unsubscribed = first
             .find(Locator::Css(".capture-to"))
@@ -263,7 +286,9 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
             .to_string();
         snap(&b, "07-outbox").await?;
 
-        // Unsubscribe from inside the captured email.
+        // Unsubscribe from inside the captured email: the link opens the
+        // real page in a new tab, as from a mail client.
+        let page = b.window().await?;
         let frame = first.find(Locator::Css("iframe.capture-html")).await?;
         frame.clone().enter_frame().await?;
         b.wait()
@@ -272,6 +297,16 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
             .await?
             .click()
             .await?;
+        b.enter_parent_frame().await?;
+        let deadline = tokio::time::Instant::now() + PAGE_WAIT;
+        let tab = loop {
+            if let Some(w) = b.windows().await?.into_iter().find(|w| w != &page) {
+                break w;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no tab opened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        b.switch_to_window(tab).await?;
         b.wait()
             .at_most(PAGE_WAIT)
             .for_element(Locator::XPath(
@@ -284,14 +319,21 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
             .at_most(PAGE_WAIT)
             .for_element(Locator::Css("#confirmation"))
             .await?;
-        b.enter_parent_frame().await?;
         snap(&b, "08-unsubscribed").await?;
+        b.close_window().await?;
+        b.switch_to_window(page).await?;
 
         // A second campaign to the same audience.
         act_as(&b, cast::REQUESTER).await?;
         compose_and_request(&b, "Winter check-in, again", false).await?;
         approve(&b, &sb, false).await?;
-        wait_text(&b, "#messages .thread-replies", "Winter check-in, again", SEND_WAIT).await?;
+        wait_text(
+            &b,
+            "#messages .thread-replies",
+            "Winter check-in, again",
+            SEND_WAIT,
+        )
+        .await?;
         snap(&b, "09-second-campaign").await?;
         anyhow::Ok(())
     }
@@ -301,8 +343,15 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
     story.expect("the story clicks through");
 
     // Assert
-    assert!(unsubscribed.contains('@'), "the first capture names its recipient: {unsubscribed:?}");
-    assert_eq!(address_consent(&sb, &unsubscribed).await, Some(false), "unsubscribed in the ledger");
+    assert!(
+        unsubscribed.contains('@'),
+        "the first capture names its recipient: {unsubscribed:?}"
+    );
+    assert_eq!(
+        address_consent(&sb, &unsubscribed).await,
+        Some(false),
+        "unsubscribed in the ledger"
+    );
     let c = campaigns(&sb).await;
     assert_eq!(c.len(), 2);
     // The second campaign sent nothing to the person who unsubscribed,
@@ -315,7 +364,10 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
     )
     .await
     .unwrap();
-    assert_eq!(to_them, 0, "the second campaign skips the unsubscribed contact");
+    assert_eq!(
+        to_them, 0,
+        "the second campaign skips the unsubscribed contact"
+    );
     let captured_twice = warmline::db::count(
         &sb.app.db,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM sandbox_outbox WHERE lower(recipient) = lower($1)",
@@ -323,15 +375,20 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
     )
     .await
     .unwrap();
-    assert_eq!(captured_twice, 1, "only the first campaign's email reached the outbox");
-    let second_sent = warmline::db::count(
+    assert_eq!(
+        captured_twice, 1,
+        "only the first campaign's email reached the outbox"
+    );
+    let skipped_for_consent = warmline::db::count(
         &sb.app.db,
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE campaign_id = $1 AND state = 'sent'",
-        vec![Sql::from(c[1].id)],
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages m JOIN contacts k ON k.id = m.contact_id \
+         WHERE m.campaign_id = $1 AND lower(k.email) = lower($2) \
+           AND m.state = 'skipped' AND m.skip_reason = 'no_consent'",
+        vec![Sql::from(c[1].id), Sql::from(unsubscribed.as_str())],
     )
     .await
     .unwrap();
-    assert!(second_sent > 0, "the others got the second campaign");
+    assert_eq!(skipped_for_consent, 1, "skipped because they opted out");
     sb.shutdown().await;
 }
 
@@ -347,7 +404,11 @@ async fn the_page_renders_every_block_kit_layout_the_bot_sends() {
     let result = async {
         b.goto(&url).await?;
         find(&b, "body[data-kit-done='1']", PAGE_WAIT).await?;
-        let unsupported = b.find(Locator::Css("#kit-unsupported")).await?.text().await?;
+        let unsupported = b
+            .find(Locator::Css("#kit-unsupported"))
+            .await?
+            .text()
+            .await?;
         let mut rendered = Vec::new();
         for s in b.find_all(Locator::Css("section.kit-layout")).await? {
             rendered.push(s.attr("data-name").await?.unwrap_or_default());
@@ -362,11 +423,18 @@ async fn the_page_renders_every_block_kit_layout_the_bot_sends() {
 
     // Assert
     let unsupported: Value = serde_json::from_str(&unsupported).expect("a JSON list");
-    assert_eq!(unsupported, serde_json::json!([]), "types the page cannot render");
+    assert_eq!(
+        unsupported,
+        serde_json::json!([]),
+        "types the page cannot render"
+    );
     let mut expected = warmline::slack::blocks::Blocks::names();
     expected.push("every-type".into());
     expected.sort();
     rendered.sort();
-    assert_eq!(rendered, expected, "every layout in blocks/, and the every-type sample");
+    assert_eq!(
+        rendered, expected,
+        "every layout in blocks/, and the every-type sample"
+    );
     sb.shutdown().await;
 }
