@@ -122,6 +122,10 @@ pub fn configure(settings: &mut Settings, addr: SocketAddr, keys: &Keys, databas
     slack.approvals_channel = Some(cast::APPROVALS.into());
     slack.digest_channel = Some(cast::DIGEST.into());
     slack.approvers = cast::approvers();
+    // Slack holds a bot to about one post a second per channel; the
+    // emulation has no such limit, and "+1 day" would otherwise wait half
+    // a minute for a morning's reminders to be posted one by one.
+    slack.channel_posts_per_sec = 20.0;
     settings.approval.approver_group = None;
     settings.server.addr = addr;
     settings.server.public_url = Some(url::Url::parse(&base).expect("valid URL"));

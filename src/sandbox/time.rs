@@ -4,11 +4,16 @@
 //! campaign progress, the digest) and the dispatcher's promotion of
 //! scheduled messages.
 //!
-//! Time passes in steps of at most [`STEP`], each followed by one run of
-//! every job and of the dispatcher's upkeep, as if the process had been up
-//! all along: a jump of a day in one go would look to the dispatcher like a
-//! day of downtime (scheduled messages that came due long ago wait for a
-//! person to confirm them), and the digest would miss its hour.
+//! Time passes in steps of [`STEP`], each followed by the dispatcher's
+//! upkeep (which promotes scheduled messages that came due), and every
+//! [`JOBS_EVERY`] by one run of every periodic job, as if the process had
+//! been up all along. A jump of a day in one go would look to the
+//! dispatcher like a day of downtime (scheduled messages more than
+//! `dispatcher.stale_grace_minutes` late wait for a person to confirm
+//! them), and the digest would miss its hour. The step stays under that
+//! grace; the jobs run less often than in real time (their work is per
+//! hour or per day: reminders, revivals, the digest), which keeps "+1 day"
+//! to seconds.
 //!
 //! One advance runs at a time (a mutex), so two clicks do not interleave
 //! their steps.
@@ -19,8 +24,10 @@ use chrono::Duration;
 
 use super::Sandbox;
 
-/// The longest single step.
-pub const STEP: Duration = Duration::minutes(15);
+/// How far the clock moves between two upkeeps of the dispatcher.
+pub const STEP: Duration = Duration::minutes(5);
+/// How much simulated time passes between two runs of the periodic jobs.
+pub const JOBS_EVERY: Duration = Duration::minutes(30);
 /// The most one request may advance.
 pub const MAX_ADVANCE: Duration = Duration::days(7);
 

@@ -329,7 +329,7 @@ fn only_the_sandbox_moves_the_clock_and_only_the_wiring_knows_the_sandbox() {
     let users: Vec<String> = g
         .iter()
         .filter(|(m, deps)| {
-            !m.first().is_some_and(|f| f == "sandbox")
+            m.first().is_none_or(|f| f != "sandbox")
                 && deps
                     .iter()
                     .any(|d| d.first().is_some_and(|f| f == "sandbox"))
