@@ -67,28 +67,21 @@ pub async fn advance(sandbox: &Sandbox, by: Duration) -> Result<Duration, Advanc
     let _one = ONE_AT_A_TIME.lock().await;
     let app = sandbox.app();
     let mut remaining = by;
+    let mut since_jobs = Duration::zero();
     while remaining > Duration::zero() {
         let step = remaining.min(STEP);
         crate::clock::advance(step);
         remaining -= step;
+        since_jobs += step;
         if let Err(e) = app.dispatcher.upkeep(false).await {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "dispatcher upkeep failed while advancing the clock"
             );
         }
-        let now = crate::clock::now();
-        for job in sandbox.jobs() {
-            if job.period(app).is_err() {
-                continue;
-            }
-            if let Err(e) = job.tick(app, now).await {
-                tracing::warn!(
-                    job = job.name(),
-                    error = format!("{e:#}"),
-                    "a periodic job failed while advancing the clock"
-                );
-            }
+        if since_jobs >= JOBS_EVERY || remaining <= Duration::zero() {
+            since_jobs = Duration::zero();
+            run_jobs(sandbox).await;
         }
     }
     app.dispatcher.wake();

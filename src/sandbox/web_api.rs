@@ -101,22 +101,36 @@ fn blocks_arg(args: &Value) -> Result<Option<Value>, SlackError> {
     }
 }
 
+/// A post's channel, text, blocks and thread: Slack wants a channel, and
+/// text or blocks.
+type MessageArgs<'a> = (&'a str, &'a str, Option<Value>, Option<String>);
+
+fn message_args(args: &Value) -> Result<MessageArgs<'_>, SlackError> {
+    let channel = str_arg(args, "channel").ok_or(SlackError("channel_not_found"))?;
+    let blocks = blocks_arg(args)?;
+    let text = str_arg(args, "text").unwrap_or_default();
+    if text.is_empty() && blocks.is_none() {
+        return Err(SlackError("no_text"));
+    }
+    Ok((
+        channel,
+        text,
+        blocks,
+        str_arg(args, "thread_ts").map(str::to_string),
+    ))
+}
+
 fn call(sandbox: &Sandbox, method: &str, args: &Value) -> Result<Value, SlackError> {
     let ws = sandbox.workspace();
     match method {
         "chat.postMessage" => {
-            let channel = str_arg(args, "channel").ok_or(SlackError("channel_not_found"))?;
-            let blocks = blocks_arg(args)?;
-            let text = str_arg(args, "text").unwrap_or_default();
-            if text.is_empty() && blocks.is_none() {
-                return Err(SlackError("no_text"));
-            }
+            let (channel, text, blocks, thread_ts) = message_args(args)?;
             let m = ws.post(
                 channel,
                 cast::BOT_USER_ID,
                 text,
                 blocks.clone(),
-                str_arg(args, "thread_ts").map(str::to_string),
+                thread_ts,
                 None,
             )?;
             Ok(json!({
@@ -136,19 +150,14 @@ fn call(sandbox: &Sandbox, method: &str, args: &Value) -> Result<Value, SlackErr
             }))
         }
         "chat.postEphemeral" => {
-            let channel = str_arg(args, "channel").ok_or(SlackError("channel_not_found"))?;
+            let (channel, text, blocks, thread_ts) = message_args(args)?;
             let user = str_arg(args, "user").ok_or(SlackError("user_not_in_channel"))?;
-            let blocks = blocks_arg(args)?;
-            let text = str_arg(args, "text").unwrap_or_default();
-            if text.is_empty() && blocks.is_none() {
-                return Err(SlackError("no_text"));
-            }
             let m = ws.post(
                 channel,
                 cast::BOT_USER_ID,
                 text,
                 blocks,
-                str_arg(args, "thread_ts").map(str::to_string),
+                thread_ts,
                 Some(user.to_string()),
             )?;
             Ok(json!({"message_ts": m.ts}))

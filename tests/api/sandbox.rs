@@ -151,6 +151,11 @@ impl SandboxApp {
     }
 }
 
+/// `SELECT CAST(COUNT(*) AS BIGINT) AS n …` on the sandbox's database.
+pub async fn count(sb: &SandboxApp, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
+    warmline::db::count(&sb.app.db, sql, values).await.unwrap()
+}
+
 /// Messages in `state` from the bot whose text contains `needle`.
 pub fn bot_messages<'a>(state: &'a Value, needle: &str) -> Vec<&'a Value> {
     state["messages"]
@@ -239,13 +244,12 @@ async fn a_typed_command_goes_through_the_real_handler_and_answers_only_its_auth
         "an ephemeral is for its author"
     );
     // It went through the real handler: de-duplication recorded it.
-    let rows = warmline::db::count(
-        &sb.app.db,
+    let rows = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM slack_requests",
         vec![],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(rows, 1);
     sb.shutdown().await;
 }
@@ -295,13 +299,12 @@ async fn the_signature_gate_still_refuses_a_forged_request_in_sandbox_mode() {
 
     // Assert
     assert_eq!(res.status(), 401);
-    let rows = warmline::db::count(
-        &sb.app.db,
+    let rows = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM slack_requests",
         vec![],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(rows, 0, "a refused request changes nothing");
     sb.shutdown().await;
 }
@@ -551,23 +554,21 @@ async fn a_simulated_bounce_goes_through_the_webhook_and_suppresses_the_address(
             .iter()
             .any(|e| e["type"] == "bounced")
     );
-    let suppressed = warmline::db::count(
-        &sb.app.db,
+    let suppressed = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM suppressions WHERE source = 'sandbox'",
         vec![],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(suppressed, 1);
     // A second send to that address is stopped before the sink.
     let second = send_one(&sb, "bob@example.com").await;
-    let state = warmline::db::count(
-        &sb.app.db,
+    let state = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE id = $1 AND state = 'skipped'",
         vec![second.into()],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(state, 1, "a suppressed address is skipped");
     assert_eq!(outbox(&sb).await.len(), 1);
     sb.shutdown().await;

@@ -21,7 +21,7 @@ use warmline::sandbox::{self, cast};
 
 use crate::{
     browser::{ChromeDriver, PAGE_WAIT},
-    sandbox::{SandboxApp, spawn_sandbox_with},
+    sandbox::{SandboxApp, count, spawn_sandbox_with},
 };
 
 /// The tag of the demo contacts the story writes to (14 of them have
@@ -220,14 +220,13 @@ async fn approve(b: &Client, sb: &SandboxApp, shots: bool) -> anyhow::Result<()>
 
 /// Approvals `approver` gave on the newest approval request.
 async fn decisions_by(sb: &SandboxApp, approver: &str) -> i64 {
-    warmline::db::count(
-        &sb.app.db,
+    count(
+        sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM approval_decisions \
          WHERE approver = $1 AND approval_id = (SELECT MAX(id) FROM approvals)",
         vec![Sql::from(approver)],
     )
     .await
-    .unwrap()
 }
 
 async fn address_consent(sb: &SandboxApp, email: &str) -> Option<bool> {
@@ -356,38 +355,35 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
     assert_eq!(c.len(), 2);
     // The second campaign sent nothing to the person who unsubscribed,
     // and something to the others.
-    let to_them = warmline::db::count(
-        &sb.app.db,
+    let to_them = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages m JOIN contacts k ON k.id = m.contact_id \
          WHERE m.campaign_id = $1 AND lower(k.email) = lower($2) AND m.state IN ('queued', 'sending', 'sent', 'delivered')",
         vec![Sql::from(c[1].id), Sql::from(unsubscribed.as_str())],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         to_them, 0,
         "the second campaign skips the unsubscribed contact"
     );
-    let captured_twice = warmline::db::count(
-        &sb.app.db,
+    let captured_twice = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM sandbox_outbox WHERE lower(recipient) = lower($1)",
         vec![Sql::from(unsubscribed.as_str())],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         captured_twice, 1,
         "only the first campaign's email reached the outbox"
     );
-    let skipped_for_consent = warmline::db::count(
-        &sb.app.db,
+    let skipped_for_consent = count(
+        &sb,
         "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages m JOIN contacts k ON k.id = m.contact_id \
          WHERE m.campaign_id = $1 AND lower(k.email) = lower($2) \
            AND m.state = 'skipped' AND m.skip_reason = 'no_consent'",
         vec![Sql::from(c[1].id), Sql::from(unsubscribed.as_str())],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(skipped_for_consent, 1, "skipped because they opted out");
     sb.shutdown().await;
 }
