@@ -156,6 +156,24 @@ pub async fn count(sb: &SandboxApp, sql: &str, values: Vec<sea_orm::Value>) -> i
     warmline::db::count(&sb.app.db, sql, values).await.unwrap()
 }
 
+/// Waits (up to [`WAIT`]) until `sql` counts `n`. The dispatcher's own
+/// workers send in the background and signal nothing a test can await, so
+/// this polls the ledger under a deadline.
+pub async fn wait_for_count(sb: &SandboxApp, sql: &str, n: i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = count(sb, sql, vec![]).await;
+        if now == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} from {sql}: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Messages in `state` from the bot whose text contains `needle`.
 pub fn bot_messages<'a>(state: &'a Value, needle: &str) -> Vec<&'a Value> {
     state["messages"]
@@ -446,7 +464,9 @@ async fn opening_home_publishes_it_for_that_person() {
     sb.shutdown().await;
 }
 
-/// Sends one transactional email through the API and the dispatcher.
+/// Sends one transactional email through the API and the dispatcher, and
+/// waits until it is in the outbox (the dispatcher's own workers may be the
+/// ones that send it).
 async fn send_one(sb: &SandboxApp, to: &str) -> String {
     let res = sb
         .client
@@ -465,7 +485,11 @@ async fn send_one(sb: &SandboxApp, to: &str) -> String {
         .as_str()
         .unwrap()
         .to_string();
-    sb.app.dispatcher.drain().await.unwrap();
+    let settled = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE id = '{id}' \
+         AND (state = 'skipped' OR id IN (SELECT message_id FROM sandbox_outbox))"
+    );
+    wait_for_count(sb, &settled, 1).await;
     id
 }
 
@@ -639,5 +663,123 @@ async fn the_kit_lists_every_layout_with_its_surface() {
     assert_eq!(surface("home.json.j2"), "home");
     assert_eq!(surface("campaign_modal.json.j2"), "modal");
     assert_eq!(surface("approval_request.json.j2"), "message");
+    sb.shutdown().await;
+}
+
+/// A demo contact with email consent (`import`), from the seeded cast.
+const DEMO_EMAIL: &str = "amara.okafor@lumenhealth.example.com";
+
+async fn email_consent(sb: &SandboxApp) -> (i64, i64) {
+    let q = |granted: bool| {
+        format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM consents k JOIN contacts c ON c.id = k.contact_id \
+             WHERE lower(c.email) = '{DEMO_EMAIL}' AND k.channel = 'email' AND k.granted = {granted}"
+        )
+    };
+    (
+        count(sb, &q(true), vec![]).await,
+        count(sb, &q(false), vec![]).await,
+    )
+}
+
+#[tokio::test]
+async fn a_simulated_stop_goes_through_the_inbound_route_and_revokes_consent_once() {
+    // Arrange
+    let sb = spawn_sandbox(sandbox::Demo::Always).await;
+    let id = send_one(&sb, DEMO_EMAIL).await;
+    let (granted, revoked) = email_consent(&sb).await;
+    assert_eq!(
+        (granted > 0, revoked),
+        (true, 0),
+        "the demo contact consented"
+    );
+
+    // Act
+    let (status, answer) = sb
+        .post(
+            &format!("/sandbox/api/outbox/{id}/feedback"),
+            json!({"event": "stop"}),
+        )
+        .await;
+    let (again, _) = sb
+        .post(
+            &format!("/sandbox/api/outbox/{id}/feedback"),
+            json!({"event": "stop"}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(again, 200);
+    assert_eq!(
+        email_consent(&sb).await.1,
+        1,
+        "one revocation, however many STOPs"
+    );
+    // The notice and one confirmation, captured.
+    wait_for_count(
+        &sb,
+        &format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM sandbox_outbox \
+             WHERE recipient = '{DEMO_EMAIL}' AND kind = 'transactional'"
+        ),
+        2,
+    )
+    .await;
+    sb.app.dispatcher.drain().await.unwrap();
+    let transactional = count(
+        &sb,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages m JOIN contacts c ON c.id = m.contact_id \
+         WHERE lower(c.email) = $1 AND m.kind = 'transactional'",
+        vec![DEMO_EMAIL.into()],
+    )
+    .await;
+    assert!(
+        transactional <= 2,
+        "no second confirmation: {transactional}"
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_simulated_reply_is_recorded_as_an_inbound_interaction() {
+    // Arrange
+    let sb = spawn_sandbox(sandbox::Demo::Always).await;
+    let id = send_one(&sb, DEMO_EMAIL).await;
+    let before = count(
+        &sb,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM inbound_messages",
+        vec![],
+    )
+    .await;
+
+    // Act
+    let (status, answer) = sb
+        .post(
+            &format!("/sandbox/api/outbox/{id}/feedback"),
+            json!({"event": "reply", "text": "Good to hear from you — Tuesday?"}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(status, 200, "{answer}");
+    let stored = count(
+        &sb,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM inbound_messages \
+         WHERE text = 'Good to hear from you — Tuesday?' AND contact_id IS NOT NULL",
+        vec![],
+    )
+    .await;
+    assert_eq!(stored, 1, "linked to the contact");
+    assert_eq!(
+        count(
+            &sb,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM inbound_messages",
+            vec![]
+        )
+        .await,
+        before + 1
+    );
+    assert_eq!(email_consent(&sb).await.1, 0, "a reply is not an opt-out");
     sb.shutdown().await;
 }
