@@ -15,7 +15,11 @@
 //!   its reason in words.
 //!
 //! The email sender domain's SPF, DKIM and DMARC rows come from DNS, in
-//! [`sender_auth`], asked at the same time as the database.
+//! [`sender_auth`], asked at the same time as the database. SMS gets three
+//! rows of its own: the sender identification marketing texts start with,
+//! the STOP footer (every marketing SMS template composed as it would be
+//! sent, through `crate::sms::compose`), and the `[quiet_hours.sms]`
+//! window against the TCPA's 08:00–21:00.
 //!
 //! Invariants:
 //! - The doctor only reads. The one write it may cause is the unsubscribe
@@ -123,6 +127,9 @@ pub mod items {
     pub const WEBHOOK: &str = "webhook secret and last verified event";
     pub const BOUNCES: &str = "hard bounce rate";
     pub const COMPLAINTS: &str = "spam complaint rate";
+    pub const SMS_SENDER: &str = "sender identification";
+    pub const SMS_FOOTER: &str = "STOP footer on marketing texts";
+    pub const SMS_QUIET_HOURS: &str = "quiet hours";
 }
 
 /// What the doctor found about one channel.
@@ -136,6 +143,24 @@ pub struct ChannelFacts {
     pub keywords: KeywordFacts,
     pub approval: ApprovalFacts,
     pub rates: Rates,
+    /// SMS only: what CTIA and the TCPA ask of texts.
+    pub sms: Option<SmsFacts>,
+}
+
+/// What the doctor found about SMS composition and timing.
+#[derive(Debug, Clone)]
+pub struct SmsFacts {
+    /// The name marketing texts start with.
+    pub sender_name: String,
+    /// Whether it was chosen (`[sms] sender_name` or `email.product_name`)
+    /// rather than the default "warmline".
+    pub sender_chosen: bool,
+    /// Marketing SMS templates checked, and those whose sample, composed as
+    /// it would be sent, does not end with the STOP footer exactly once.
+    pub marketing_templates: usize,
+    pub without_footer: Vec<String>,
+    /// `[quiet_hours.sms]`.
+    pub quiet_hours: Option<crate::dispatcher::settings::Window>,
 }
 
 #[derive(Debug, Clone)]
@@ -251,8 +276,91 @@ pub fn evaluate(facts: &[ChannelFacts]) -> Vec<Check> {
         out.extend(webhooks(f));
         out.push(bounces(f));
         out.push(complaints(f));
+        if let Some(sms) = &f.sms {
+            out.push(sms_sender(&f.channel, sms));
+            out.push(sms_footer(&f.channel, sms));
+            out.push(sms_quiet_hours(&f.channel, sms));
+        }
     }
     out
+}
+
+/// Every marketing text names who sends it (CTIA).
+pub fn sms_sender(channel: &str, s: &SmsFacts) -> Check {
+    if s.sender_chosen {
+        Check::new(
+            channel,
+            items::SMS_SENDER,
+            true,
+            format!("marketing texts start with \"{}: \"", s.sender_name),
+        )
+    } else {
+        Check::warn(
+            channel,
+            items::SMS_SENDER,
+            format!(
+                "marketing texts start with \"{}: \", the default; set WARMLINE_SMS_SENDER_NAME to your brand",
+                s.sender_name
+            ),
+        )
+    }
+}
+
+/// Every marketing text says how to opt out (CTIA).
+pub fn sms_footer(channel: &str, s: &SmsFacts) -> Check {
+    if s.without_footer.is_empty() {
+        Check::new(
+            channel,
+            items::SMS_FOOTER,
+            true,
+            format!(
+                "{} marketing SMS template(s), composed as sent, end with \"{}\" once; hand-written texts get it the same way",
+                s.marketing_templates,
+                crate::sms::STOP_FOOTER
+            ),
+        )
+    } else {
+        Check::new(
+            channel,
+            items::SMS_FOOTER,
+            false,
+            format!(
+                "composed without \"{}\" exactly once: {}",
+                crate::sms::STOP_FOOTER,
+                s.without_footer.join(", ")
+            ),
+        )
+    }
+}
+
+/// Texts wait for 08:00–21:00 in the recipient's time zone (TCPA).
+pub fn sms_quiet_hours(channel: &str, s: &SmsFacts) -> Check {
+    let Some(w) = &s.quiet_hours else {
+        return Check::new(
+            channel,
+            items::SMS_QUIET_HOURS,
+            false,
+            "no [quiet_hours.sms] window: texts go out at any hour; the TCPA allows 08:00–21:00 recipient-local",
+        );
+    };
+    // "HH:MM" strings compare in time order.
+    let inside = w.start.as_str() >= "08:00" && w.end.as_str() <= "21:00" && w.start < w.end;
+    Check::new(
+        channel,
+        items::SMS_QUIET_HOURS,
+        inside,
+        if inside {
+            format!(
+                "texts are sent {}–{} in the recipient's time zone (deferred otherwise)",
+                w.start, w.end
+            )
+        } else {
+            format!(
+                "[quiet_hours.sms] {}–{} reaches outside 08:00–21:00 recipient-local (TCPA)",
+                w.start, w.end
+            )
+        },
+    )
 }
 
 pub fn consent(f: &ChannelFacts) -> Check {
@@ -596,6 +704,7 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
             unsubscribe,
             keywords: keywords.clone(),
             approval: approval.clone(),
+            sms: (channel == Channel::Sms).then(|| sms_facts(app)),
         });
     }
     Ok(out)
@@ -681,6 +790,37 @@ async fn unsubscribe_facts(app: &App) -> UnsubscribeFacts {
         public_url: app.settings.server.public_url.clone(),
         link,
         round_trips,
+    }
+}
+
+/// Composes every marketing SMS template's sample as it would be sent.
+fn sms_facts(app: &App) -> SmsFacts {
+    let sender = crate::sms::sender_name(&app.settings);
+    let templates: Vec<_> = app
+        .composer
+        .catalog()
+        .all()
+        .filter(|t| t.channel == Channel::Sms && t.kind == crate::domain::MessageKind::Marketing)
+        .collect();
+    let footer = crate::sms::STOP_FOOTER.to_lowercase();
+    let without_footer = templates
+        .iter()
+        .filter(|t| {
+            let text = t
+                .render(&serde_json::Value::Object(t.sample.clone()))
+                .map(|r| crate::sms::compose(&r.text, t.kind, &sender))
+                .unwrap_or_default();
+            text.to_lowercase().matches(&footer).count() != 1
+        })
+        .map(|t| t.name.clone())
+        .collect();
+    SmsFacts {
+        sender_chosen: app.settings.sms.sender_name.is_some()
+            || app.settings.email.product_name.is_some(),
+        sender_name: sender,
+        marketing_templates: templates.len(),
+        without_footer,
+        quiet_hours: app.settings.quiet_hours.sms.clone(),
     }
 }
 
@@ -797,7 +937,76 @@ mod tests {
                 bounced: 5,
                 complained: 1,
             },
+            sms: None,
         }
+    }
+
+    fn sms_facts() -> SmsFacts {
+        SmsFacts {
+            sender_name: "Acme".into(),
+            sender_chosen: true,
+            marketing_templates: 7,
+            without_footer: vec![],
+            quiet_hours: crate::dispatcher::settings::QuietHoursSettings::default().sms,
+        }
+    }
+
+    #[test]
+    fn an_sms_channel_gets_sender_footer_and_quiet_hour_rows() {
+        // Arrange
+        let mut f = healthy();
+        f.channel = "sms".into();
+        f.unsubscribe = None;
+        f.sms = Some(sms_facts());
+
+        // Act
+        let checks = evaluate(&[f]);
+
+        // Assert
+        assert!(all_passed(&checks), "{checks:#?}");
+        let items: Vec<&str> = checks.iter().map(|c| c.item).collect();
+        for item in [
+            items::SMS_SENDER,
+            items::SMS_FOOTER,
+            items::SMS_QUIET_HOURS,
+            items::KEYWORDS,
+        ] {
+            assert!(items.contains(&item), "{item}: {items:?}");
+        }
+        let quiet = checks
+            .iter()
+            .find(|c| c.item == items::SMS_QUIET_HOURS)
+            .unwrap();
+        assert!(quiet.reason.contains("08:00–21:00"), "{}", quiet.reason);
+    }
+
+    #[test]
+    fn sms_rows_fail_or_warn_when_compliance_is_missing() {
+        // Arrange
+        let mut s = sms_facts();
+        s.sender_chosen = false;
+        s.without_footer = vec!["promo_sms".into()];
+        s.quiet_hours = Some(crate::dispatcher::settings::Window {
+            start: "07:00".into(),
+            end: "22:00".into(),
+        });
+
+        // Act
+        let sender = sms_sender("sms", &s);
+        let footer = sms_footer("sms", &s);
+        let quiet = sms_quiet_hours("sms", &s);
+        s.quiet_hours = None;
+        let none = sms_quiet_hours("sms", &s);
+
+        // Assert
+        assert!(sender.passed && sender.warning, "{sender:?}");
+        assert!(sender.reason.contains("WARMLINE_SMS_SENDER_NAME"));
+        assert!(
+            !footer.passed && footer.reason.contains("promo_sms"),
+            "{footer:?}"
+        );
+        assert!(!quiet.passed, "{quiet:?}");
+        assert!(!none.passed, "{none:?}");
     }
 
     #[test]

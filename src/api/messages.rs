@@ -1,6 +1,7 @@
 //! `POST /api/v1/messages` and `GET /api/v1/messages/{id}`: the host CRM's
-//! own transactional email (password reset, magic link, receipt, system
-//! notification), sent through warmline's dispatcher.
+//! own transactional messages — email (password reset, magic link, receipt,
+//! system notification) and SMS (verification code) — sent through
+//! warmline's dispatcher.
 //!
 //! Why only transactional templates: this endpoint sends what the host app's
 //! user asked for, at once, without consent, approval or an unsubscribe
@@ -9,10 +10,13 @@
 //! through campaigns and approvals, never through here.
 //!
 //! Invariants:
-//! - Everything is checked before anything is written: the address, the
-//!   template (an email template of kind transactional), the variables (the
-//!   email is rendered in full, so a missing variable is a 422 naming it and
-//!   never reaches an inbox), a provider and a sender configured.
+//! - Everything is checked before anything is written: the template (email
+//!   or SMS, of kind transactional), the address as its channel needs it (an
+//!   email address, or an E.164 number for SMS: 422 naming `to`), the
+//!   variables (the message is rendered in full, so a missing variable is a
+//!   422 naming it and never reaches anyone), a provider and, for email, a
+//!   sender configured. An SMS is stored as `{"text": …}`, composed by
+//!   `crate::sms::compose` (transactional: no sender prefix, no STOP footer).
 //! - The ledger row and the idempotency record commit together; then the
 //!   dispatcher is woken. Sending is the dispatcher's job: its rate limits,
 //!   retries, and its last-moment suppression check (a hard-bounced address
@@ -37,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Caller, JsonBody, idempotency::Idempotency};
 use crate::{
     dispatcher::ledger::{self, NewMessage},
-    domain::{Channel, EmailAddress, MessageState},
+    domain::{Channel, E164Phone, EmailAddress, MessageState},
     email::compose::ComposeError,
     state::App,
     templates::{Kind, TemplateError},
@@ -101,8 +105,9 @@ pub async fn create(
         tracing::info!(
             message_id = %id,
             template = message.template.as_deref().unwrap_or_default(),
-            to = %crate::domain::mask_email(message.address.as_deref().unwrap_or_default()),
-            "API: transactional email queued"
+            channel = %message.channel,
+            to = %crate::domain::mask_addresses(message.address.as_deref().unwrap_or_default()),
+            "API: transactional message queued"
         );
     }
     Ok(executed.response)
@@ -110,8 +115,6 @@ pub async fn create(
 
 /// Validates the request and builds its ledger row, rendered in full.
 async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError> {
-    let to =
-        EmailAddress::parse(&request.to).map_err(|e| ApiError::invalid("to", e.to_string()))?;
     let template = app
         .composer
         .catalog()
@@ -122,22 +125,30 @@ async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError
                 format!("no template named '{}'", request.template),
             )
         })?;
-    if template.channel != crate::domain::Channel::Email {
-        return Err(ApiError::invalid(
-            "template",
-            format!(
-                "'{}' is a {} template, not an email template",
-                template.name, template.channel
-            ),
-        ));
-    }
+    // The recipient is read as the template's channel addresses it, so a
+    // wrong `to` is named for what it should have been.
+    let to = match template.channel {
+        Channel::Email => Recipient::Email(
+            EmailAddress::parse(&request.to).map_err(|e| ApiError::invalid("to", e.to_string()))?,
+        ),
+        Channel::Sms => Recipient::Phone(e164(&request.to)?),
+        other => {
+            return Err(ApiError::invalid(
+                "template",
+                format!(
+                    "'{}' is a {other} template; this endpoint sends email and SMS",
+                    template.name
+                ),
+            ));
+        }
+    };
     if template.kind != Kind::Transactional {
         return Err(ApiError::invalid(
             "template",
             format!(
                 "'{}' is a marketing template; this endpoint sends only the host app's own \
-                 transactional email (marketing needs consent, approval and an unsubscribe \
-                 link, so it goes through campaigns)",
+                 transactional messages (marketing needs consent, approval and an opt-out, \
+                 so it goes through campaigns)",
                 template.name
             ),
         ));
@@ -148,34 +159,102 @@ async fn prepare(app: &App, request: SendRequest) -> Result<NewMessage, ApiError
             "variables must be a JSON object",
         ));
     }
+    let channel = template.channel;
     let provider = app
         .dispatcher
         .registry()
-        .for_channel(crate::domain::Channel::Email)
+        .for_channel(channel)
         .ok_or_else(|| {
-            ApiError::Unavailable(
-                "no email provider is configured: set RESEND_API_KEY or SMTP_URL".into(),
-            )
+            ApiError::Unavailable(match channel {
+                Channel::Email => {
+                    "no email provider is configured: set RESEND_API_KEY or SMTP_URL".into()
+                }
+                other => format!("no {other} provider is configured"),
+            })
         })?;
-    let (content, _) = app
-        .composer
-        .from_template(&request.template, &request.variables, None)
-        .await
-        .map_err(compose_error)?;
-    let contact_id = contact_with_email(&app.db, &to).await?;
+    let (payload, contact_id, address) = match &to {
+        Recipient::Email(to) => {
+            let (content, _) = app
+                .composer
+                .from_template(&request.template, &request.variables, None)
+                .await
+                .map_err(compose_error)?;
+            (
+                content.to_payload(),
+                contact_with(&app.db, "LOWER(email)", &to.as_str().to_lowercase()).await?,
+                to.as_str().to_string(),
+            )
+        }
+        Recipient::Phone(to) => {
+            // The product's name, for templates that say whose code it is;
+            // the caller's own `product_name` wins.
+            let mut vars = request.variables.clone();
+            if let Some(vars) = vars.as_object_mut() {
+                vars.entry("product_name")
+                    .or_insert_with(|| crate::sms::sender_name(&app.settings).into());
+            }
+            let rendered = template
+                .render(&vars)
+                .map_err(|e| compose_error(ComposeError::Template(e)))?;
+            let text = crate::sms::compose(
+                &rendered.text,
+                Kind::Transactional,
+                &crate::sms::sender_name(&app.settings),
+            );
+            (
+                crate::sms::content(&text),
+                contact_with(&app.db, "phone", to.as_str()).await?,
+                to.as_str().to_string(),
+            )
+        }
+    };
     Ok(NewMessage {
         source: format!("api:{}", uuid::Uuid::now_v7()),
         campaign_id: None,
         contact_id,
-        channel: Channel::Email,
+        channel,
         kind: Kind::Transactional,
-        address: Some(to.as_str().to_string()),
+        address: Some(address),
         provider: provider.name().to_string(),
-        payload: content.to_payload(),
+        payload,
         template: Some(request.template),
         state: MessageState::Queued,
         due_at: crate::clock::now(),
     })
+}
+
+/// Where a message goes, parsed for its channel.
+enum Recipient {
+    Email(EmailAddress),
+    Phone(E164Phone),
+}
+
+/// `to` for an SMS: E.164 as written (`+` and the country code), so a
+/// number is never guessed into some region.
+fn e164(raw: &str) -> Result<E164Phone, ApiError> {
+    let why = |detail: String| {
+        ApiError::invalid(
+            "to",
+            format!(
+                "an SMS template needs `to` as an E.164 phone number, such as +14155550100: {detail}"
+            ),
+        )
+    };
+    let trimmed = raw.trim();
+    if !trimmed.starts_with('+') {
+        return Err(why(format!(
+            "'{}' does not start with + and the country code",
+            crate::domain::mask_phone(trimmed)
+        )));
+    }
+    let phone = E164Phone::parse(trimmed, None).map_err(|e| why(e.to_string()))?;
+    if phone.as_str() != trimmed {
+        return Err(why(format!(
+            "write it without spaces or punctuation, as {}",
+            phone.masked()
+        )));
+    }
+    Ok(phone)
 }
 
 /// Render and configuration errors, as the caller should hear them.
@@ -209,11 +288,14 @@ fn compose_error(e: ComposeError) -> ApiError {
     }
 }
 
-/// The contact with this address, compared case-insensitively (as import
-/// merges), if there is one: the message is then linked to it.
-async fn contact_with_email(
+/// The contact whose `column` (an address column, or its lower-cased
+/// form) equals `value`, if there is one: the message is then linked to it.
+/// Email is compared case-insensitively, as import merges; phones are
+/// stored in E.164.
+async fn contact_with(
     db: &impl ConnectionTrait,
-    to: &EmailAddress,
+    column: &'static str,
+    value: &str,
 ) -> Result<Option<i64>, ApiError> {
     #[derive(FromQueryResult)]
     struct Id {
@@ -221,8 +303,8 @@ async fn contact_with_email(
     }
     let row = Id::find_by_statement(Statement::from_sql_and_values(
         db.get_database_backend(),
-        "SELECT id FROM contacts WHERE LOWER(email) = $1 ORDER BY id LIMIT 1",
-        [Value::from(to.as_str().to_lowercase())],
+        format!("SELECT id FROM contacts WHERE {column} = $1 ORDER BY id LIMIT 1"),
+        [Value::from(value.to_string())],
     ))
     .one(db)
     .await

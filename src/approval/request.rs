@@ -199,6 +199,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
         Content::Inline { .. } => (None, Kind::Marketing),
     };
     let default_tz = app.settings.quiet_hours.default_timezone.clone();
+    let sms_sender = crate::sms::sender_name(&app.settings);
     let now = crate::clock::now();
     let mut messages = Vec::with_capacity(recipients.len());
     let mut hasher = sha2::Sha256::new();
@@ -254,7 +255,12 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
                     what: "phone number",
                 });
             }
-            (serde_json::json!({"text": rendered.text}), None)
+            let text = if channel == Channel::Sms {
+                crate::sms::compose(&rendered.text, kind, &sms_sender)
+            } else {
+                rendered.text
+            };
+            (crate::sms::content(&text), None)
         };
         hasher.update(format!("{}:{}\n", c.id, payload));
         messages.push(NewMessage {

@@ -28,7 +28,7 @@ use super::{
     is_person, revision_source,
 };
 use crate::{
-    domain::{ApprovalState, mask_addresses},
+    domain::{ApprovalState, Channel, mask_addresses, sms_segments},
     slack::{actions, error::IngressError},
     state::App,
 };
@@ -137,52 +137,107 @@ fn when(at: Option<DateTime<Utc>>) -> String {
         .to_string()
 }
 
-/// The first rendered message of the request: (to whom, subject, text).
-async fn preview(app: &App, v: &RequestView) -> anyhow::Result<(String, String, String)> {
+/// The first rendered message of the request, as its recipient gets it.
+struct PreviewMessage {
+    to: String,
+    /// Empty for channels without subjects (SMS).
+    subject: String,
+    text: String,
+    /// SMS: segments of this text, and the cost of the whole send.
+    sms: Option<String>,
+}
+
+/// The first rendered message of the request. An SMS shows its final text,
+/// sender name and STOP footer included, with its segments and the cost.
+async fn preview(app: &App, v: &RequestView) -> anyhow::Result<PreviewMessage> {
     #[derive(FromQueryResult)]
     struct P {
         payload: String,
         first_name: Option<String>,
         last_name: Option<String>,
         email: Option<String>,
+        phone: Option<String>,
     }
     let source = revision_source(v.source.as_deref().unwrap_or_default(), v.revision);
+    let backend = app.db.get_database_backend();
     let row = P::find_by_statement(Statement::from_sql_and_values(
-        app.db.get_database_backend(),
-        "SELECT m.payload AS payload, c.first_name AS first_name, c.last_name AS last_name, c.email AS email \
+        backend,
+        "SELECT m.payload AS payload, c.first_name AS first_name, c.last_name AS last_name, \
+         c.email AS email, c.phone AS phone \
          FROM messages m LEFT JOIN contacts c ON c.id = m.contact_id \
          WHERE m.campaign_id = $1 AND m.source = $2 ORDER BY m.contact_id LIMIT 1",
-        [Value::from(v.campaign_id), Value::from(source)],
+        [Value::from(v.campaign_id), Value::from(source.clone())],
     ))
     .one(&app.db)
     .await?;
     let Some(row) = row else {
-        return Ok(("nobody".into(), String::new(), String::new()));
+        return Ok(PreviewMessage {
+            to: "nobody".into(),
+            subject: String::new(),
+            text: String::new(),
+            sms: None,
+        });
     };
+    let sms = v.channel == Channel::Sms.as_str();
     let name = [row.first_name.as_deref(), row.last_name.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    let to = if name.is_empty() {
-        crate::domain::mask_email(row.email.as_deref().unwrap_or_default())
-    } else {
+    let to = if !name.is_empty() {
         name
+    } else if sms {
+        crate::domain::mask_phone(row.phone.as_deref().unwrap_or_default())
+    } else {
+        crate::domain::mask_email(row.email.as_deref().unwrap_or_default())
     };
     let payload: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
     let subject = payload
         .get("subject")
         .and_then(|s| s.as_str())
-        .unwrap_or("(no subject)");
+        .unwrap_or(if sms { "" } else { "(no subject)" });
     let text = payload
         .get("text")
         .and_then(|s| s.as_str())
         .unwrap_or_default();
-    Ok((
-        escape(&mask_addresses(&to)),
-        escape(&truncate(&mask_addresses(subject), 200)),
-        escape(&truncate(&mask_addresses(text), 1500)),
-    ))
+    let sms = if sms {
+        // Every message of the send, each counted on its own final text.
+        #[derive(FromQueryResult)]
+        struct Payload {
+            payload: String,
+        }
+        let all = Payload::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            "SELECT payload FROM messages WHERE campaign_id = $1 AND source = $2",
+            [Value::from(v.campaign_id), Value::from(source)],
+        ))
+        .all(&app.db)
+        .await?;
+        let segments: usize = all
+            .iter()
+            .filter_map(|p| serde_json::from_str::<serde_json::Value>(&p.payload).ok())
+            .map(|p| sms_segments(p.get("text").and_then(|t| t.as_str()).unwrap_or_default()).count)
+            .sum();
+        let price = app.settings.sms.price_per_segment;
+        Some(format!(
+            "*This text:* {}\n*Cost:* about {} ({segments} segment{} for {} recipient{} at ${price} a segment)",
+            crate::sms::segments_words(&sms_segments(text)),
+            crate::sms::dollars(crate::sms::cost(segments, price)),
+            if segments == 1 { "" } else { "s" },
+            all.len(),
+            if all.len() == 1 { "" } else { "s" },
+        ))
+    } else {
+        None
+    };
+    Ok(PreviewMessage {
+        to: escape(&mask_addresses(&to)),
+        subject: escape(&truncate(&mask_addresses(subject), 200)),
+        // The end of a text carries its STOP footer: 1500 characters keep
+        // any real SMS whole (ten segments are 1530 GSM-7 characters).
+        text: escape(&truncate(&mask_addresses(text), 1500)),
+        sms,
+    })
 }
 
 fn status_line(v: &RequestView, so_far: &[String]) -> String {
@@ -210,7 +265,7 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
     let audience = v.audience_ids().len();
     if v.state == ApprovalState::Pending {
         let so_far = decision::approvers_so_far(&app.db, v.id).await?;
-        let (to, subject, text) = preview(app, v).await?;
+        let message = preview(app, v).await?;
         let reasons = v.reasons();
         let reasons = if reasons.is_empty() {
             "• the approval policy".to_string()
@@ -231,9 +286,10 @@ async fn render(app: &App, v: &RequestView) -> anyhow::Result<SlackMessageConten
                 "risk": v.risk,
                 "schedule": v.schedule_text(),
                 "reasons": reasons,
-                "preview_to": to,
-                "preview_subject": subject,
-                "preview_text": text,
+                "preview_to": message.to,
+                "preview_subject": message.subject,
+                "preview_text": message.text,
+                "sms": message.sms,
                 "approval_id": v.id.to_string(),
                 "approve_action": actions::APPROVAL_APPROVE,
                 "deny_action": actions::APPROVAL_DENY,

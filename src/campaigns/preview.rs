@@ -10,6 +10,9 @@
 //! - The risk is scored on exactly the recipients [`Preview::submit_ids`]
 //!   that are handed to `approval::submit`, with the engine's facts, so the
 //!   number here is the number in the approval request.
+//! - An SMS campaign's samples are the texts as sent (sender name and STOP
+//!   footer included, [`render_final`]), and its segments and cost are
+//!   counted on every receiving recipient's final text.
 //! - Nothing is written.
 
 use std::collections::BTreeMap;
@@ -25,17 +28,32 @@ use crate::{
         checks::{Verdict, check_batch},
         claim::Claimed,
     },
-    domain::SkipReason,
+    domain::{Channel, SkipReason, SmsSegments, sms_segments},
     state::App,
     templates::{Kind, Rendered, TemplateError, render_part},
 };
 
-/// One rendered example.
+/// One rendered example: for SMS, the text as sent (sender and STOP
+/// footer included) with its segments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub to: String,
     pub subject: Option<String>,
     pub text: String,
+    pub segments: Option<SmsSegments>,
+}
+
+/// What an SMS campaign costs, counted on every receiving recipient's
+/// final text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmsFigures {
+    /// Segments in all.
+    pub segments: usize,
+    pub price_per_segment: f64,
+    /// `segments × price_per_segment`, US dollars.
+    pub cost: f64,
+    /// The SMS provider's declared rate, messages per second.
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +74,8 @@ pub struct Preview {
     pub provider: Option<String>,
     /// Seconds the provider's rate limit needs; `None` when it has none.
     pub estimate_secs: Option<f64>,
+    /// SMS only: segments and cost.
+    pub sms: Option<SmsFigures>,
     /// The recipients to submit: the audience less those without an
     /// address for the channel (the engine refuses those); the others are
     /// skipped with their reason at send time, where the ledger records it.
@@ -107,6 +127,24 @@ pub(crate) fn render(
     }
 }
 
+/// Renders `content` for one contact as it is sent on `channel`: an SMS
+/// composed with its sender and footer ([`crate::sms::compose`]), the same
+/// call the approval engine makes.
+pub(crate) fn render_final(
+    app: &App,
+    channel: Channel,
+    kind: Kind,
+    content: &Content,
+    c: &Recipient,
+) -> Result<Rendered, TemplateError> {
+    let mut r = render(app, content, c)?;
+    if channel == Channel::Sms {
+        r.subject = None;
+        r.text = crate::sms::compose(&r.text, kind, &crate::sms::sender_name(&app.settings));
+    }
+    Ok(r)
+}
+
 /// The contacts `ids` as rendering sees them.
 pub(crate) async fn recipients(app: &App, ids: &[i64]) -> anyhow::Result<Vec<Recipient>> {
     load_recipients(&app.db, ids).await
@@ -155,7 +193,7 @@ pub async fn build(
     let mut submit_ids = Vec::new();
     for (c, v) in people.iter().zip(&verdicts) {
         let address = match channel {
-            crate::domain::Channel::Email => c.email.clone(),
+            Channel::Email => c.email.clone(),
             _ => c.phone.clone(),
         };
         match v {
@@ -171,22 +209,47 @@ pub async fn build(
             }
         }
     }
+    let sms = channel == Channel::Sms;
     let samples = receiving
         .iter()
         .take(3)
-        .map(|(c, to)| match render(app, &draft.content, c) {
-            Ok(r) => Sample {
-                to: to.clone(),
-                subject: r.subject,
-                text: r.text,
+        .map(
+            |(c, to)| match render_final(app, channel, kind, &draft.content, c) {
+                Ok(r) => Sample {
+                    to: to.clone(),
+                    subject: r.subject,
+                    segments: sms.then(|| sms_segments(&r.text)),
+                    text: r.text,
+                },
+                Err(e) => Sample {
+                    to: to.clone(),
+                    subject: None,
+                    text: format!("cannot be rendered: {e}"),
+                    segments: None,
+                },
             },
-            Err(e) => Sample {
-                to: to.clone(),
-                subject: None,
-                text: format!("cannot be rendered: {e}"),
-            },
-        })
+        )
         .collect();
+    // Every receiving recipient's text is counted: names differ in length,
+    // and one accented name can switch a text to UCS-2.
+    let sms_figures = sms.then(|| {
+        let segments: usize = receiving
+            .iter()
+            .filter_map(|(c, _)| render_final(app, channel, kind, &draft.content, c).ok())
+            .map(|r| sms_segments(&r.text).count)
+            .sum();
+        let price = app.settings.sms.price_per_segment;
+        SmsFigures {
+            segments,
+            price_per_segment: price,
+            cost: crate::sms::cost(segments, price),
+            rate: app
+                .dispatcher
+                .registry()
+                .for_channel(channel)
+                .and_then(|p| p.limits().requests_per_second),
+        }
+    });
     let submit_set: std::collections::HashSet<i64> = submit_ids.iter().copied().collect();
     let submitted: Vec<&Recipient> = people
         .iter()
@@ -221,6 +284,7 @@ pub async fn build(
         below_floor,
         provider: provider.map(|p| p.name().to_string()),
         estimate_secs,
+        sms: sms_figures,
         submit_ids,
     })
 }

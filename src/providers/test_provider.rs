@@ -225,6 +225,11 @@ impl Core {
 pub struct TestProvider {
     target: Target,
     behaviour: Behaviour,
+    /// The channel it carries (email unless [`TestProvider::carrying`] says
+    /// otherwise) and its name, which differs per channel so one registry
+    /// can hold one test provider for each.
+    channel: crate::domain::Channel,
+    name: String,
 }
 
 enum Target {
@@ -240,7 +245,20 @@ impl TestProvider {
         Self {
             behaviour: core.behaviour.clone(),
             target: Target::InProcess(core),
+            channel: crate::domain::Channel::Email,
+            name: "test".into(),
         }
+    }
+
+    /// The same provider carrying `channel` instead of email, named
+    /// `test` for email and `test_<channel>` otherwise.
+    pub fn carrying(mut self, channel: crate::domain::Channel) -> Self {
+        self.channel = channel;
+        self.name = match channel {
+            crate::domain::Channel::Email => "test".into(),
+            other => format!("test_{other}"),
+        };
+        self
     }
 
     pub fn from_settings(s: &TestProviderSettings) -> anyhow::Result<Self> {
@@ -264,6 +282,8 @@ impl TestProvider {
                     url: format!("{}/send", url.trim_end_matches('/')),
                 },
                 behaviour,
+                channel: crate::domain::Channel::Email,
+                name: "test".into(),
             }),
             None => Ok(Self::in_process(Core::new(behaviour))),
         }
@@ -324,11 +344,11 @@ impl From<WireOutcome> for SendOutcome {
 #[async_trait]
 impl Provider for TestProvider {
     fn name(&self) -> &str {
-        "test"
+        &self.name
     }
 
     fn channel(&self) -> crate::domain::Channel {
-        crate::domain::Channel::Email
+        self.channel
     }
 
     fn limits(&self) -> Limits {

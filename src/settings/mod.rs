@@ -39,6 +39,8 @@ pub struct Settings {
     pub quiet_hours: crate::dispatcher::settings::QuietHoursSettings,
     /// `[email]`: sender, unsubscribe links, which provider carries email.
     pub email: EmailSettings,
+    /// `[sms]`: price per segment, Advanced Opt-Out, the sender's name.
+    pub sms: crate::sms::settings::SmsSettings,
     /// `[api]`: the host CRM's JSON API.
     pub api: ApiSettings,
     pub triggers: crate::triggers::settings::TriggerSettings,
@@ -301,12 +303,13 @@ const CORE_ENV: &[EnvVar] = &[
     EnvVar::secret_list("WARMLINE_API_KEYS", "api.keys"),
 ];
 
-/// Every public environment variable: the core's, error reporting's, then
-/// each provider's.
+/// Every public environment variable: the core's, error reporting's, SMS's,
+/// then each provider's.
 pub fn env_vars() -> impl Iterator<Item = &'static EnvVar> {
     CORE_ENV
         .iter()
         .chain(crate::error_reporting::settings::ENV)
+        .chain(crate::sms::settings::ENV)
         .chain(
             crate::providers::settings::ENV
                 .iter()
@@ -434,6 +437,13 @@ impl Settings {
                     format!("'{id}' is not a Slack user id such as U0123ABCD"),
                 ));
             }
+        }
+        let price = self.sms.price_per_segment;
+        if !price.is_finite() || price < 0.0 {
+            return Err(ConfigError::new(
+                "sms.price_per_segment",
+                "must be a price in US dollars, zero or more (0.0083)",
+            ));
         }
         if let Some(url) = &self.database.url {
             let url = url.expose_secret();

@@ -132,11 +132,14 @@ fn form_view(
         .filter(|c| !offered(*c))
         .map(Channel::label)
         .collect();
+    // Marketing templates of every offered channel; each SMS template's
+    // description says "(SMS)", and choosing one for another channel is
+    // answered on the field.
     let templates: Vec<_> = app
         .composer
         .catalog()
         .all()
-        .filter(|t| t.channel == Channel::Email && t.kind == crate::templates::Kind::Marketing)
+        .filter(|t| offered(t.channel) && t.kind == crate::templates::Kind::Marketing)
         .map(|t| {
             let label = if t.description.is_empty() {
                 t.name.clone()
@@ -324,6 +327,15 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
         (None, Some(body)) => {
             if subject.is_none() && channel == Some(Channel::Email) {
                 problems.push(("subject", "An email needs a subject.".into()));
+            }
+            if subject.is_some() && channel.is_some_and(|c| c != Channel::Email) {
+                problems.push((
+                    "subject",
+                    format!(
+                        "A {} message has no subject; clear this field.",
+                        channel_label(&channel_name)
+                    ),
+                ));
             }
             for (block, part, source) in [
                 ("subject", "subject", subject.as_deref()),
@@ -515,6 +527,12 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
         .collect::<Vec<_>>()
         .join("\n");
     let estimate = match (&p.provider, p.estimate_secs) {
+        (Some(name), Some(secs)) if p.sms.as_ref().is_some_and(|s| s.rate.is_some()) => format!(
+            "Estimated time to send: {} at {} ({}'s rate).",
+            preview::human_duration(secs),
+            crate::sms::rate_words(p.sms.as_ref().and_then(|s| s.rate).unwrap_or_default()),
+            escape(name)
+        ),
         (Some(name), Some(secs)) => format!(
             "Estimated time to send: {} at {}'s rate limit.",
             preview::human_duration(secs),
@@ -532,9 +550,10 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
         .map(|s| {
             let body: String = s.text.trim().chars().take(1500).collect();
             json!({"text": format!(
-                "*To:* {}{}\n{}",
+                "*To:* {}{}{}\n{}",
                 escape(&s.to),
                 s.subject.as_deref().map(|x| format!("\n*Subject:* {}", escape(x))).unwrap_or_default(),
+                s.segments.as_ref().map(|x| format!("\n_{}_", crate::sms::segments_words(x))).unwrap_or_default(),
                 body.lines().map(|l| format!(">{}", escape(l))).collect::<Vec<_>>().join("\n")
             )})
         })
@@ -555,12 +574,25 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
             "risk": p.risk.score,
             "reasons": reasons,
             "estimate": estimate,
+            "sms": p.sms.as_ref().map(|f| sms_cost_words(f, p.receive)),
             "verdict": verdict_words,
             "samples": samples,
             "edit_action": actions::CAMPAIGN_EDIT,
             "save_action": actions::CAMPAIGN_SAVE,
         }),
     )?)
+}
+
+/// "*Cost:* about $0.12: 15 segments in all …", for an SMS preview.
+fn sms_cost_words(f: &preview::SmsFigures, recipients: usize) -> String {
+    format!(
+        "*Cost:* about {} ({} segment{} for {recipients} recipient{} at ${} a segment).",
+        crate::sms::dollars(f.cost),
+        f.segments,
+        if f.segments == 1 { "" } else { "s" },
+        if recipients == 1 { "" } else { "s" },
+        f.price_per_segment
+    )
 }
 
 // ---------------------------------------------------------------------------

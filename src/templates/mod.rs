@@ -3,7 +3,9 @@
 //!
 //! A template file names its channel, its kind (`transactional` or
 //! `marketing`), the variables it requires, and its parts (`subject`,
-//! `text`, `html`). Invariants:
+//! `text`, `html`; a text channel's template — SMS — has only `text`, which
+//! `crate::sms::compose` finishes into the `{"text": …}` payload).
+//! Invariants:
 //! - Every shipped template compiles; [`Catalog::builtin`] refuses the set
 //!   otherwise, and a test renders each one with its sample variables.
 //! - Rendering is strict: a variable the caller did not supply is an error
@@ -131,6 +133,17 @@ pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
         message: e.message().to_string(),
     })?;
     t.name = name.to_string();
+    if t.channel != crate::domain::Channel::Email {
+        // A text has one part: a subject or HTML would be silently dropped.
+        for (part, present) in [("subject", t.subject.is_some()), ("html", t.html.is_some())] {
+            if present {
+                return Err(TemplateError::File {
+                    file: format!("{name}.toml"),
+                    message: format!("a {} template has only `text`, no `{part}`", t.channel),
+                });
+            }
+        }
+    }
     for (part, source) in t.parts() {
         check_syntax(part, source)?;
     }
@@ -263,6 +276,51 @@ mod tests {
             let t = catalog.get(name).unwrap_or_else(|| panic!("{name}"));
             assert_eq!(t.kind, Kind::Transactional);
         }
+    }
+
+    #[test]
+    fn sms_templates_are_text_only_and_leave_the_footer_to_composition() {
+        // Arrange
+        let catalog = Catalog::builtin().unwrap();
+
+        // Act
+        let code = catalog
+            .render(
+                "verification_code",
+                &json!({"code": "493817", "product_name": "Acme"}),
+            )
+            .unwrap();
+        let sms: Vec<&Template> = catalog
+            .all()
+            .filter(|t| t.channel == crate::domain::Channel::Sms)
+            .collect();
+
+        // Assert
+        assert_eq!(
+            code.text,
+            "Your Acme verification code is 493817. It expires in 10 minutes. Don't share it with anyone."
+        );
+        assert_eq!(
+            catalog.get("verification_code").unwrap().kind,
+            Kind::Transactional
+        );
+        assert!(sms.len() >= 8);
+        for t in sms {
+            assert!(t.subject.is_none() && t.html.is_none(), "{}", t.name);
+            // `sms::compose` adds it once; written here it would be doubled
+            // only if the wording differed, so the templates leave it out.
+            assert!(!t.text.to_lowercase().contains("stop"), "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn an_sms_template_with_a_subject_is_refused() {
+        let err = parse(
+            "x",
+            "channel='sms'\nkind='marketing'\nsubject='Hi'\ntext='Hi'",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no `subject`"), "{err}");
     }
 
     #[test]

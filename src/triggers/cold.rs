@@ -41,14 +41,17 @@ pub const QUIET: chrono::Duration = chrono::Duration::days(7);
 pub const STEPS: &[Step] = &[
     Step {
         template: "revival_value",
+        sms_template: "revival_value_sms",
         day: 0,
     },
     Step {
         template: "revival_resource",
+        sms_template: "revival_resource_sms",
         day: 7,
     },
     Step {
         template: "revival_checkin",
+        sms_template: "revival_checkin_sms",
         day: 14,
     },
 ];

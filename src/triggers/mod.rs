@@ -53,12 +53,29 @@ pub use settings::TriggerSettings;
 
 pub use runner::{TickStats, TriggerJob, tick};
 
-/// One step of a sequence: the template it sends and the day, counted from
-/// the first step, it is due.
+/// One step of a sequence: the template it sends (one per channel triggers
+/// can send on) and the day, counted from the first step, it is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
+    /// The email template.
     pub template: &'static str,
+    /// The SMS template: short, and finished by `crate::sms::compose` with
+    /// the sender's name and the STOP footer.
+    pub sms_template: &'static str,
     pub day: i64,
+}
+
+impl Step {
+    /// The template this step sends on `channel`; `None` for a channel
+    /// triggers have no copy for (WhatsApp needs approved templates,
+    /// Instagram cannot start a conversation).
+    pub fn template_for(&self, channel: crate::domain::Channel) -> Option<&'static str> {
+        match channel {
+            crate::domain::Channel::Email => Some(self.template),
+            crate::domain::Channel::Sms => Some(self.sms_template),
+            crate::domain::Channel::Whatsapp | crate::domain::Channel::Instagram => None,
+        }
+    }
 }
 
 /// The kinds of trigger, as stored in `trigger_runs.trigger`.
@@ -181,6 +198,52 @@ mod tests {
                 assert_eq!(t.channel, crate::domain::Channel::Email, "{}", t.name);
             }
         }
+    }
+
+    #[test]
+    fn every_step_has_a_shipped_marketing_sms_template_of_one_or_two_segments() {
+        // Arrange
+        let catalog = crate::templates::Catalog::builtin().unwrap();
+        let channel = crate::domain::Channel::Sms;
+        for kind in Kind::ALL {
+            for step in kind.steps() {
+                let name = step.template_for(channel).expect("SMS has copy");
+                let t = catalog
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{}: {name} is missing", kind.as_str()));
+                assert_eq!(t.kind, crate::templates::Kind::Marketing, "{name}");
+                assert_eq!(t.channel, channel, "{name}");
+                for vars in [
+                    t.sample.clone().into(),
+                    serde_json::json!({"first_name": null}),
+                ] {
+                    // Act: the text as it would be sent.
+                    let text = crate::sms::compose(
+                        &t.render(&vars)
+                            .unwrap_or_else(|e| panic!("{name}: {e}"))
+                            .text,
+                        crate::templates::Kind::Marketing,
+                        "Acme",
+                    );
+
+                    // Assert: sender, footer, GSM-7, no "none", at most two segments.
+                    let segments = crate::domain::sms_segments(&text);
+                    assert!(text.starts_with("Acme: "), "{name}: {text}");
+                    assert!(text.ends_with(crate::sms::STOP_FOOTER), "{name}: {text}");
+                    assert_eq!(
+                        segments.encoding,
+                        crate::domain::SmsEncoding::Gsm7,
+                        "{name}: {text}"
+                    );
+                    assert!(segments.count <= 2, "{name}: {segments:?}");
+                    assert!(!text.to_lowercase().contains("none"), "{name}: {text}");
+                }
+            }
+        }
+        assert_eq!(
+            Kind::Cold.steps()[0].template_for(crate::domain::Channel::Instagram),
+            None
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub const THRESHOLD: f64 = 50.0;
 
 pub const STEPS: &[Step] = &[Step {
     template: "monthly_checkin",
+    sms_template: "monthly_checkin_sms",
     day: 0,
 }];
 

@@ -19,14 +19,17 @@ pub const CROSSING: &str = "1";
 pub const STEPS: &[Step] = &[
     Step {
         template: "onboarding_welcome",
+        sms_template: "onboarding_welcome_sms",
         day: 0,
     },
     Step {
         template: "onboarding_story",
+        sms_template: "onboarding_story_sms",
         day: 3,
     },
     Step {
         template: "onboarding_resource",
+        sms_template: "onboarding_resource_sms",
         day: 7,
     },
 ];

@@ -286,6 +286,13 @@ async fn step(
         Verdict::Send => {}
     }
     let channel = app.settings.triggers.channel;
+    let Some(template) = this.template_for(channel) else {
+        // No copy for this channel: nothing a retry could fix.
+        if stop(app, run, "no_template_for_channel", now).await? {
+            stats.stopped_other += 1;
+        }
+        return Ok(());
+    };
     let source = step_source(kind, run.contact_id, &run.crossing, index);
     if already_in_ledger(app, run.contact_id, &source).await? {
         stats.already_submitted += 1;
@@ -298,7 +305,7 @@ async fn step(
                 requested_by: kind.requested_by(),
                 recipients: vec![run.contact_id],
                 content: Content::Template {
-                    name: this.template.to_string(),
+                    name: template.to_string(),
                 },
                 variables: serde_json::json!({}),
                 schedule: Schedule::Now,

@@ -14,8 +14,9 @@ pub struct TriggerSettings {
     /// A contact created within this many days, and never onboarded, gets
     /// the onboarding sequence.
     pub onboarding_window_days: u32,
-    /// The channel trigger messages go out on (the shipped templates are
-    /// email).
+    /// The channel trigger messages go out on: `email` or `sms` (each step
+    /// has a template for both; SMS texts get the sender's name and the
+    /// STOP footer when composed).
     pub channel: crate::domain::Channel,
 }
 

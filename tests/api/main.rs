@@ -46,6 +46,7 @@ mod slack_contacts;
 mod slack_events;
 mod slack_ingress;
 mod slack_interactions;
+mod sms;
 mod smtp;
 mod socket_mode;
 mod triggers;
