@@ -34,6 +34,7 @@ pub mod routes;
 pub mod sandbox;
 pub mod settings;
 pub mod slack;
+pub mod sms;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -72,6 +72,7 @@ use crate::{
         E164Phone, EmailAddress, MessageKind, MessageState, SkipReason, mask_email, mask_phone,
     },
     interactions::{self, Direction, NewInteraction},
+    providers::webhook::ReplyBy,
     state::App,
 };
 
@@ -122,6 +123,12 @@ pub enum Reply {
     None,
     /// In the ledger with this id; the dispatcher sends it.
     Queued(String),
+    /// The caller answers with this text (a webhook's TwiML `<Message>`);
+    /// nothing enters the ledger.
+    InResponse(String),
+    /// The provider answers keywords itself (Twilio's Advanced Opt-Out):
+    /// warmline sends nothing.
+    ByProvider,
     /// Should have been answered but cannot be: why (no provider, no sender).
     Unavailable(String),
 }
@@ -290,8 +297,14 @@ pub async fn apply(
             None => None,
         };
         if let Some(kind) = answer {
-            outcome.reply = queue_reply(txn, app, msg, contact, id, kind, &product, now).await?;
-            if matches!(outcome.reply, Reply::Queued(_)) {
+            outcome.reply = match msg.replies {
+                ReplyBy::Ledger => {
+                    queue_reply(txn, app, msg, contact, id, kind, &product, now).await?
+                }
+                ReplyBy::Response => Reply::InResponse(answer_text(app, kind, &product).0),
+                ReplyBy::Provider => Reply::ByProvider,
+            };
+            if matches!(outcome.reply, Reply::Queued(_) | Reply::InResponse(_)) {
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
                     "UPDATE inbound_messages SET confirmed = $1 WHERE id = $2",
@@ -413,6 +426,22 @@ async fn keyword_effect(
     Ok((action, true, Some(answer)))
 }
 
+/// The text (and an email's subject) of the answer to a keyword.
+fn answer_text(app: &App, answer: Answer, product: &str) -> (String, String) {
+    let settings = &app.settings.inbound;
+    match answer {
+        Answer::StopConfirmation => (
+            settings.stop_confirmation(product),
+            format!("{product}: you're unsubscribed"),
+        ),
+        Answer::StartConfirmation => (
+            settings.start_confirmation(product),
+            format!("{product}: you're resubscribed"),
+        ),
+        Answer::Help => (settings.help_text(product), format!("{product}: help")),
+    }
+}
+
 /// Enqueues the answer to a keyword as a transactional message to the
 /// sender, or says why it cannot be sent.
 #[allow(clippy::too_many_arguments)]
@@ -426,18 +455,7 @@ async fn queue_reply(
     product: &str,
     now: DateTime<Utc>,
 ) -> Result<Reply, InboundError> {
-    let settings = &app.settings.inbound;
-    let (text, subject) = match answer {
-        Answer::StopConfirmation => (
-            settings.stop_confirmation(product),
-            format!("{product}: you're unsubscribed"),
-        ),
-        Answer::StartConfirmation => (
-            settings.start_confirmation(product),
-            format!("{product}: you're resubscribed"),
-        ),
-        Answer::Help => (settings.help_text(product), format!("{product}: help")),
-    };
+    let (text, subject) = answer_text(app, answer, product);
     let channel = msg.channel.as_str();
     let Some(provider) = app.dispatcher.registry().for_channel(msg.channel) else {
         return Ok(Reply::Unavailable(format!(

@@ -39,6 +39,8 @@ pub struct Settings {
     pub quiet_hours: crate::dispatcher::settings::QuietHoursSettings,
     /// `[email]`: sender, unsubscribe links, which provider carries email.
     pub email: EmailSettings,
+    /// `[sms]`: price per segment, who answers opt-out keywords.
+    pub sms: crate::sms::settings::SmsSettings,
     /// `[api]`: the host CRM's JSON API.
     pub api: ApiSettings,
     pub triggers: crate::triggers::settings::TriggerSettings,

@@ -49,6 +49,7 @@ mod slack_interactions;
 mod smtp;
 mod socket_mode;
 mod triggers;
+mod twilio;
 mod unsubscribe;
 mod warmth;
 mod webhooks;
