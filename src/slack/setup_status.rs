@@ -142,7 +142,16 @@ impl Integration {
         };
         let mut line = format!("{icon} *{}*: {}", self.name, self.detail);
         if let (State::Missing, Some(setting)) = (self.state, self.setting) {
-            let names: Vec<String> = setting.split(" or ").map(|s| format!("`{s}`")).collect();
+            // "A or B and C": each variable in code, the words between kept.
+            let names: Vec<String> = setting
+                .split(" or ")
+                .map(|alt| {
+                    alt.split(" and ")
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                })
+                .collect();
             line.push_str(&format!(" → set {}", names.join(" or ")));
         }
         line

@@ -344,6 +344,27 @@ storage_test!(
             0,
             "an unreachable handset is not suppressed"
         );
+
+        // `/warm status` and the App Home: SMS carried, the webhook verified.
+        let status = warmline::slack::setup_status::gather(&app.app, Utc::now())
+            .await
+            .unwrap();
+        let sms = status
+            .sections
+            .iter()
+            .find(|s| s.title == "SMS")
+            .expect("an SMS section");
+        let lines: Vec<String> = sms.rows.iter().map(|r| r.line()).collect();
+        let text = lines.join("\n");
+        assert!(
+            text.contains(":white_check_mark: *Provider*: Twilio · up to 10/s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Twilio: webhook secret set · last verified event"),
+            "{text}"
+        );
+        assert!(!text.contains("never"), "{text}");
         drop(app);
     }
 );
