@@ -21,6 +21,12 @@
 //!    trigger messages on that channel (skip reason `cancelled`): a person
 //!    who answered is talking to us, not waiting for step 2 of a drip.
 //!
+//! Who answers a keyword is the message's [`ReplyBy`]: warmline through the
+//! ledger (the API's default), the provider itself (Twilio's Advanced
+//! Opt-Out: the consent change is recorded and nothing is sent,
+//! [`Reply::ByProvider`]), or the caller's answer (a webhook's TwiML,
+//! [`Reply::InResponse`]; nothing enters the ledger).
+//!
 //! After the commit the dispatcher is woken for a confirmation, and the
 //! message is posted to Slack in the thread of the campaign it answers
 //! (else the approvals channel, else only logged), off the request path.

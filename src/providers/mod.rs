@@ -11,7 +11,12 @@
 //! settings. The dispatcher and the webhook route know nothing
 //! provider-specific.
 //!
-//! Layout: one folder per provider (`resend/`, `smtp/`), each with its
+//! A refusal that says something about the recipient (they opted out at
+//! the provider; the address cannot receive) is [`SendOutcome::Refused`]
+//! with a [`RecipientProblem`], which the dispatcher acts on once for every
+//! provider (`dispatcher::recipient`).
+//!
+//! Layout: one folder per provider (`resend/`, `smtp/`, `twilio/`), each with its
 //! `settings.rs` (its `[providers.<name>]` table and environment variables);
 //! [`settings`] gathers the tables, [`registry`] builds the configured
 //! providers and picks one per channel. `docs/adding-a-provider.md` is the

@@ -568,7 +568,7 @@ mod tests {
         let s = build(&Settings::default(), &none(), crate::clock::now());
 
         // Assert
-        for title in ["SMS", "WhatsApp", "Instagram"] {
+        for title in ["WhatsApp", "Instagram"] {
             let r = row(&s, title, "Provider");
             assert_eq!(r.state, State::NotAvailable, "{title}");
             assert_eq!(r.setting, None, "{title}");
@@ -713,6 +713,10 @@ mod tests {
         );
         assert_eq!(
             row(&s, "SMS", "Provider").line(),
+            ":x: *Provider*: no SMS provider: nothing can be sent → set `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`"
+        );
+        assert_eq!(
+            row(&s, "WhatsApp", "Provider").line(),
             ":heavy_minus_sign: *Provider*: not available in this version"
         );
     }
