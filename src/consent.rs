@@ -48,10 +48,13 @@ pub enum Source {
     PreferencesPage,
     /// A person of the team, in Slack ("Opt out of a channel").
     SlackUser,
+    /// A provider refused a send because the recipient opted out with it
+    /// (Twilio 21610); stored as `provider:<name>` ([`provider_source`]).
+    Provider,
 }
 
 impl Source {
-    pub const ALL: [Source; 7] = [
+    pub const ALL: [Source; 8] = [
         Source::Import,
         Source::Api,
         Source::Form,
@@ -59,6 +62,7 @@ impl Source {
         Source::OneClickUnsubscribe,
         Source::PreferencesPage,
         Source::SlackUser,
+        Source::Provider,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Source {
             Source::OneClickUnsubscribe => "one_click_unsubscribe",
             Source::PreferencesPage => "preferences_page",
             Source::SlackUser => "slack_user",
+            Source::Provider => "provider",
         }
     }
 
@@ -96,6 +101,12 @@ pub struct Current {
     pub at: DateTime<Utc>,
 }
 
+/// The stored source of a revocation a provider reported
+/// ([`Source::Provider`]): `provider:twilio`.
+pub fn provider_source(provider: &str) -> String {
+    format!("{}:{provider}", Source::Provider.as_str())
+}
+
 /// Appends one grant (`granted`) or revocation to the ledger, in the
 /// caller's transaction or connection. `text` is the consent text the
 /// person saw, or its version; `actor` who recorded it.
@@ -108,12 +119,36 @@ pub async fn record(
     actor: Option<&str>,
     text: Option<&str>,
 ) -> anyhow::Result<()> {
+    record_from(
+        conn,
+        contact_id,
+        channel,
+        granted,
+        source.as_str(),
+        actor,
+        text,
+    )
+    .await
+}
+
+/// [`record`] with the source as stored, carrying its detail
+/// (`provider:twilio`); [`Source::parse`] must read its kind.
+pub async fn record_from(
+    conn: &impl ConnectionTrait,
+    contact_id: i64,
+    channel: &str,
+    granted: bool,
+    source: &str,
+    actor: Option<&str>,
+    text: Option<&str>,
+) -> anyhow::Result<()> {
+    debug_assert!(Source::parse(source).is_some(), "{source}");
     let channel: Channel = channel.parse()?;
     consents::Entity::insert(consents::ActiveModel {
         contact_id: Set(contact_id),
         channel: Set(channel.as_str().to_string()),
         granted: Set(granted),
-        source: Set(source.as_str().to_string()),
+        source: Set(source.to_string()),
         actor: Set(actor.map(str::to_string)),
         consent_text: Set(text.map(str::to_string)),
         recorded_at: Set(crate::clock::now()),
@@ -226,6 +261,10 @@ mod tests {
             assert_eq!(Source::parse(s.as_str()), Some(s));
         }
         assert_eq!(Source::parse("import:contacts.csv"), Some(Source::Import));
+        assert_eq!(
+            Source::parse(&provider_source("twilio")),
+            Some(Source::Provider)
+        );
         assert_eq!(Source::parse("reply keyword"), None);
     }
 

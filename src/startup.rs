@@ -46,6 +46,10 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(crate::routes::health::metrics))
         .route("/webhooks/{route}", post(crate::webhooks::handler))
         .route(
+            "/webhooks/{provider}/{kind}",
+            post(crate::webhooks::handler_kind),
+        )
+        .route(
             "/u/{token}",
             get(crate::routes::unsubscribe::page).post(crate::routes::unsubscribe::post),
         )
@@ -88,10 +92,7 @@ impl Application {
     }
 
     pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::configured(
-            &settings.providers,
-            settings.email.provider.as_deref(),
-        )?;
+        let registry = crate::providers::Registry::configured(&settings)?;
         Self::build_with_registry(settings, db, registry).await
     }
 

@@ -60,10 +60,7 @@ impl std::ops::Deref for App {
 
 impl App {
     pub fn new(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
-        let registry = crate::providers::Registry::configured(
-            &settings.providers,
-            settings.email.provider.as_deref(),
-        )?;
+        let registry = crate::providers::Registry::configured(&settings)?;
         Self::with_registry(settings, db, registry)
     }
 
@@ -74,7 +71,7 @@ impl App {
         db: DatabaseConnection,
         mut registry: crate::providers::Registry,
     ) -> anyhow::Result<Self> {
-        registry.receive_webhooks(&settings.providers);
+        registry.receive_webhooks(&settings);
         // One Slack client for everything the process posts: its per-channel
         // pacer only keeps the posting rate if every post goes through it.
         let slack = SlackApi::new(&settings.slack)?;

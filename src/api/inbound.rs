@@ -87,6 +87,8 @@ pub async fn create(
                     Reply::None => serde_json::Value::Null,
                     Reply::Queued(id) => serde_json::json!({"state": "queued", "id": id}),
                     Reply::Unavailable(why) => serde_json::json!({"state": "not_sent", "reason": why}),
+                    Reply::InResponse(text) => serde_json::json!({"state": "in_response", "text": text}),
+                    Reply::ByProvider => serde_json::json!({"state": "by_provider"}),
                 },
             });
             applied = Some(a);

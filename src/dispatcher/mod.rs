@@ -23,6 +23,7 @@ pub mod checks;
 pub mod claim;
 pub mod ledger;
 pub mod limiter;
+pub mod recipient;
 pub mod retry;
 pub mod settings;
 pub mod worker;

@@ -396,13 +396,21 @@ async fn record_outcomes(
                     format!("attempt {} failed ({error}); retrying at {due}", m.attempts),
                 ));
             }
-            SendOutcome::Retryable { error, .. } | SendOutcome::Permanent { error } => {
+            SendOutcome::Retryable { error, .. }
+            | SendOutcome::Permanent { error }
+            | SendOutcome::Refused { error, .. } => {
                 failed += 1;
-                let why = if matches!(outcome, SendOutcome::Permanent { .. }) {
-                    format!("permanent error: {error}")
-                } else {
-                    format!("gave up after {} attempts: {error}", m.attempts)
+                let why = match outcome {
+                    SendOutcome::Retryable { .. } => {
+                        format!("gave up after {} attempts: {error}", m.attempts)
+                    }
+                    _ => format!("permanent error: {error}"),
                 };
+                if let SendOutcome::Refused { problem, .. } = outcome {
+                    // In the transaction that fails the message: the contact
+                    // is never left half-updated by a crash.
+                    super::recipient::record(&txn, m, &name, *problem, error, now).await?;
+                }
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
                     format!(

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::providers::webhook::ReplyBy;
 
 /// Who sent a message, parsed for its channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,9 @@ pub struct Inbound {
     pub from: Sender,
     pub text: String,
     pub received_at: DateTime<Utc>,
+    /// Who answers it if it is a keyword: warmline through the ledger (the
+    /// default), the provider itself, or the webhook's own answer.
+    pub replies: ReplyBy,
 }
 
 impl Inbound {
@@ -110,7 +114,13 @@ impl Inbound {
             from: Sender::parse(channel, from)?,
             text: text.into(),
             received_at,
+            replies: ReplyBy::Ledger,
         })
+    }
+
+    /// The same message, with keywords answered by `replies`.
+    pub fn replied_by(self, replies: ReplyBy) -> Self {
+        Self { replies, ..self }
     }
 
     /// Refuses what [`Inbound::parse`] cannot: a sender of the wrong kind

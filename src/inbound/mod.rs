@@ -21,6 +21,12 @@
 //!    trigger messages on that channel (skip reason `cancelled`): a person
 //!    who answered is talking to us, not waiting for step 2 of a drip.
 //!
+//! Who answers a keyword is the message's [`ReplyBy`]: warmline through the
+//! ledger (the API's default), the provider itself (Twilio's Advanced
+//! Opt-Out: the consent change is recorded and nothing is sent,
+//! [`Reply::ByProvider`]), or the caller's answer (a webhook's TwiML,
+//! [`Reply::InResponse`]; nothing enters the ledger).
+//!
 //! After the commit the dispatcher is woken for a confirmation, and the
 //! message is posted to Slack in the thread of the campaign it answers
 //! (else the approvals channel, else only logged), off the request path.
@@ -72,6 +78,7 @@ use crate::{
         E164Phone, EmailAddress, MessageKind, MessageState, SkipReason, mask_email, mask_phone,
     },
     interactions::{self, Direction, NewInteraction},
+    providers::webhook::ReplyBy,
     state::App,
 };
 
@@ -122,6 +129,12 @@ pub enum Reply {
     None,
     /// In the ledger with this id; the dispatcher sends it.
     Queued(String),
+    /// The caller answers with this text (a webhook's TwiML `<Message>`);
+    /// nothing enters the ledger.
+    InResponse(String),
+    /// The provider answers keywords itself (Twilio's Advanced Opt-Out):
+    /// warmline sends nothing.
+    ByProvider,
     /// Should have been answered but cannot be: why (no provider, no sender).
     Unavailable(String),
 }
@@ -290,8 +303,14 @@ pub async fn apply(
             None => None,
         };
         if let Some(kind) = answer {
-            outcome.reply = queue_reply(txn, app, msg, contact, id, kind, &product, now).await?;
-            if matches!(outcome.reply, Reply::Queued(_)) {
+            outcome.reply = match msg.replies {
+                ReplyBy::Ledger => {
+                    queue_reply(txn, app, msg, contact, id, kind, &product, now).await?
+                }
+                ReplyBy::Response => Reply::InResponse(answer_text(app, kind, &product).0),
+                ReplyBy::Provider => Reply::ByProvider,
+            };
+            if matches!(outcome.reply, Reply::Queued(_) | Reply::InResponse(_)) {
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
                     "UPDATE inbound_messages SET confirmed = $1 WHERE id = $2",
@@ -413,6 +432,22 @@ async fn keyword_effect(
     Ok((action, true, Some(answer)))
 }
 
+/// The text (and an email's subject) of the answer to a keyword.
+fn answer_text(app: &App, answer: Answer, product: &str) -> (String, String) {
+    let settings = &app.settings.inbound;
+    match answer {
+        Answer::StopConfirmation => (
+            settings.stop_confirmation(product),
+            format!("{product}: you're unsubscribed"),
+        ),
+        Answer::StartConfirmation => (
+            settings.start_confirmation(product),
+            format!("{product}: you're resubscribed"),
+        ),
+        Answer::Help => (settings.help_text(product), format!("{product}: help")),
+    }
+}
+
 /// Enqueues the answer to a keyword as a transactional message to the
 /// sender, or says why it cannot be sent.
 #[allow(clippy::too_many_arguments)]
@@ -426,18 +461,7 @@ async fn queue_reply(
     product: &str,
     now: DateTime<Utc>,
 ) -> Result<Reply, InboundError> {
-    let settings = &app.settings.inbound;
-    let (text, subject) = match answer {
-        Answer::StopConfirmation => (
-            settings.stop_confirmation(product),
-            format!("{product}: you're unsubscribed"),
-        ),
-        Answer::StartConfirmation => (
-            settings.start_confirmation(product),
-            format!("{product}: you're resubscribed"),
-        ),
-        Answer::Help => (settings.help_text(product), format!("{product}: help")),
-    };
+    let (text, subject) = answer_text(app, answer, product);
     let channel = msg.channel.as_str();
     let Some(provider) = app.dispatcher.registry().for_channel(msg.channel) else {
         return Ok(Reply::Unavailable(format!(

@@ -79,6 +79,9 @@ impl Notice {
         };
         let unsent = match &self.reply {
             Reply::Unavailable(why) => format!(" (No reply sent: {}.)", escape(why)),
+            Reply::ByProvider if self.action != Action::None => {
+                " (The provider answers keywords itself.)".to_string()
+            }
             _ => String::new(),
         };
         format!(":speech_balloon: {who} replied by {label}{about}:\n{quoted}{effect}{unsent}")

@@ -11,7 +11,12 @@
 //! settings. The dispatcher and the webhook route know nothing
 //! provider-specific.
 //!
-//! Layout: one folder per provider (`resend/`, `smtp/`), each with its
+//! A refusal that says something about the recipient (they opted out at
+//! the provider; the address cannot receive) is [`SendOutcome::Refused`]
+//! with a [`RecipientProblem`], which the dispatcher acts on once for every
+//! provider (`dispatcher::recipient`).
+//!
+//! Layout: one folder per provider (`resend/`, `smtp/`, `twilio/`), each with its
 //! `settings.rs` (its `[providers.<name>]` table and environment variables);
 //! [`settings`] gathers the tables, [`registry`] builds the configured
 //! providers and picks one per channel. `docs/adding-a-provider.md` is the
@@ -23,6 +28,7 @@ pub mod settings;
 pub mod smtp;
 #[cfg(feature = "test-support")]
 pub mod test_provider;
+pub mod twilio;
 pub mod webhook;
 
 pub use registry::Registry;
@@ -78,6 +84,28 @@ pub enum SendOutcome {
     Permanent {
         error: String,
     },
+    /// Will never succeed for this recipient, for a reason warmline acts on
+    /// once for every provider (see [`RecipientProblem`]): the message fails
+    /// like [`SendOutcome::Permanent`], and the dispatcher records the
+    /// problem against the contact in the same transaction.
+    Refused {
+        error: String,
+        problem: RecipientProblem,
+    },
+}
+
+/// What a provider's refusal says about the recipient, beyond this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientProblem {
+    /// The recipient opted out at the provider (Twilio 21610: they replied
+    /// STOP to this sender; WhatsApp 131050): the channel's consent is
+    /// revoked in the ledger, with source `provider:<name>`.
+    OptedOut,
+    /// The address cannot receive on this channel (Twilio 21211 invalid
+    /// number, 21614 not a mobile number): the contact's address is
+    /// flagged in its metadata (`<field>_invalid`, see
+    /// `dispatcher::recipient`), so people see it and can fix it.
+    Unreachable,
 }
 
 #[async_trait]

@@ -8,15 +8,16 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use super::{Provider, settings::ProvidersSettings, webhook::WebhookReceiver};
-use crate::domain::Channel;
+use super::{Provider, webhook::WebhookReceiver};
+use crate::{domain::Channel, settings::Settings};
 
 /// The providers configured, by name, and the one used per channel.
 #[derive(Clone, Default)]
 pub struct Registry {
     by_name: BTreeMap<String, Arc<dyn Provider>>,
     by_channel: BTreeMap<Channel, String>,
-    /// Webhook receivers by their route (`/webhooks/<route>`).
+    /// Webhook receivers by their route (`/webhooks/<route>`; a route may
+    /// have two segments, `twilio/status`).
     webhooks: BTreeMap<&'static str, Arc<dyn WebhookReceiver>>,
 }
 
@@ -37,12 +38,13 @@ impl Registry {
         Self::default()
     }
 
-    /// The providers `[providers]` configures, with `email_provider`
-    /// (`email.provider`) choosing which one carries email when several could.
-    pub fn configured(
-        settings: &ProvidersSettings,
-        email_provider: Option<&str>,
-    ) -> Result<Self, RegistryError> {
+    /// The providers `[providers]` configures, with `email.provider`
+    /// choosing which one carries email when several could, and their
+    /// webhook receivers. Providers read their own table, and what they
+    /// need of the rest: `WARMLINE_PUBLIC_URL` for callbacks, `[sms]`.
+    pub fn configured(all: &Settings) -> Result<Self, RegistryError> {
+        let settings = &all.providers;
+        let email_provider = all.email.provider.as_deref();
         let mut registry = Self::new();
         let failed = |e: anyhow::Error| RegistryError::Provider(e);
         // One line per provider. Resend first, so that it carries email when
@@ -65,7 +67,16 @@ impl Registry {
                     .map_err(|e| failed(e.into()))?,
             ));
         }
-        registry.receive_webhooks(settings);
+        if settings.twilio.enabled() {
+            registry.register(Arc::new(
+                super::twilio::TwilioProvider::from_settings(
+                    &settings.twilio,
+                    all.server.public_url.as_ref(),
+                )
+                .map_err(|e| failed(e.into()))?,
+            ));
+        }
+        registry.receive_webhooks(all);
         if let Some(name) = email_provider {
             registry
                 .carry(Channel::Email, name)
@@ -80,8 +91,15 @@ impl Registry {
     /// The webhook receivers `[providers]` configures, one line per
     /// provider that reports back. Receivers follow the settings even on a
     /// registry assembled by hand (tests inject their providers).
-    pub fn receive_webhooks(&mut self, settings: &ProvidersSettings) {
+    pub fn receive_webhooks(&mut self, all: &Settings) {
+        let settings = &all.providers;
         if let Some(w) = super::resend::webhook::ResendWebhook::configured(&settings.resend) {
+            self.register_webhook(Arc::new(w));
+        }
+        for w in super::twilio::webhook::TwilioWebhook::configured(&settings.twilio, &all.sms)
+            .into_iter()
+            .flatten()
+        {
             self.register_webhook(Arc::new(w));
         }
     }
@@ -148,7 +166,23 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{resend::settings::ResendSettings, smtp::settings::SmtpSettings};
+    use crate::providers::{
+        resend::settings::ResendSettings, settings::ProvidersSettings,
+        smtp::settings::SmtpSettings, twilio::settings::TwilioSettings,
+    };
+
+    fn with(providers: ProvidersSettings) -> Settings {
+        Settings {
+            providers,
+            ..Default::default()
+        }
+    }
+
+    fn chosen(providers: ProvidersSettings, email: &str) -> Settings {
+        let mut s = with(providers);
+        s.email.provider = Some(email.into());
+        s
+    }
 
     fn both() -> ProvidersSettings {
         ProvidersSettings {
@@ -168,16 +202,16 @@ mod tests {
     #[tokio::test]
     async fn resend_carries_email_unless_told_otherwise() {
         crate::install_crypto_provider();
-        let r = Registry::configured(&both(), None).unwrap();
+        let r = Registry::configured(&with(both())).unwrap();
         assert_eq!(r.for_channel(Channel::Email).unwrap().name(), "resend");
-        let r = Registry::configured(&both(), Some("smtp")).unwrap();
+        let r = Registry::configured(&chosen(both(), "smtp")).unwrap();
         assert_eq!(r.for_channel(Channel::Email).unwrap().name(), "smtp");
     }
 
     #[tokio::test]
     async fn an_unconfigured_email_provider_is_a_configuration_error() {
         crate::install_crypto_provider();
-        let err = Registry::configured(&both(), Some("mailgun"))
+        let err = Registry::configured(&chosen(both(), "mailgun"))
             .err()
             .unwrap()
             .to_string();
@@ -190,7 +224,7 @@ mod tests {
         crate::install_crypto_provider();
         let mut s = both();
         s.smtp.requests_per_second = Some(0.0);
-        let err = Registry::configured(&s, None).err().unwrap().to_string();
+        let err = Registry::configured(&with(s)).err().unwrap().to_string();
         assert!(
             err.contains("providers.smtp.requests_per_second") && err.contains("positive"),
             "{err}"
@@ -200,13 +234,35 @@ mod tests {
     #[tokio::test]
     async fn only_configured_providers_are_registered_and_resend_receives_webhooks() {
         crate::install_crypto_provider();
-        let none = Registry::configured(&ProvidersSettings::default(), None).unwrap();
+        let none = Registry::configured(&Settings::default()).unwrap();
         assert!(none.is_empty());
         assert!(none.webhook("resend").is_none());
-        let r = Registry::configured(&both(), None).unwrap();
+        let r = Registry::configured(&with(both())).unwrap();
         let names: Vec<&str> = r.all().map(|p| p.name()).collect();
         assert_eq!(names, ["resend", "smtp"]);
         assert!(r.webhook("resend").is_some());
         assert!(r.webhook("smtp").is_none());
+    }
+
+    #[tokio::test]
+    async fn twilio_carries_sms_and_receives_on_two_routes() {
+        crate::install_crypto_provider();
+        let mut s = with(ProvidersSettings {
+            twilio: TwilioSettings {
+                account_sid: Some("AC1".into()),
+                auth_token: Some("tok".to_string().into()),
+                from: Some("+14155550000".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let err = Registry::configured(&s).err().unwrap().to_string();
+        assert!(err.contains("WARMLINE_PUBLIC_URL"), "{err}");
+        s.server.public_url = Some("https://warm.example.org".parse().unwrap());
+        let r = Registry::configured(&s).unwrap();
+        assert_eq!(r.for_channel(Channel::Sms).unwrap().name(), "twilio");
+        assert!(r.webhook("twilio/status").is_some());
+        assert!(r.webhook("twilio/inbound").is_some());
+        assert_eq!(r.webhook_of("twilio").unwrap().provider(), "twilio");
     }
 }

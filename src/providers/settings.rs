@@ -9,7 +9,10 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{resend::settings::ResendSettings, smtp::settings::SmtpSettings};
+use super::{
+    resend::settings::ResendSettings, smtp::settings::SmtpSettings,
+    twilio::settings::TwilioSettings,
+};
 use crate::{domain::Channel, settings::env::EnvVar};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -17,6 +20,7 @@ use crate::{domain::Channel, settings::env::EnvVar};
 pub struct ProvidersSettings {
     pub resend: ResendSettings,
     pub smtp: SmtpSettings,
+    pub twilio: TwilioSettings,
     /// The test provider exists only in builds with the `test-support`
     /// feature: a release build refuses `[providers.test]` as an unknown
     /// key, so it can never be configured to "send" to a test sink.
@@ -28,7 +32,10 @@ impl ProvidersSettings {
     /// Every secret value configured for a provider (error reporting
     /// redacts them wherever they appear).
     pub fn secrets(&self) -> impl Iterator<Item = &SecretString> {
-        self.resend.secrets().chain(self.smtp.secrets())
+        self.resend
+            .secrets()
+            .chain(self.smtp.secrets())
+            .chain(self.twilio.secrets())
     }
 }
 
@@ -36,7 +43,12 @@ impl ProvidersSettings {
 pub const ENABLED_BY: &[(Channel, &str)] = &[
     super::resend::settings::ENABLED_BY,
     super::smtp::settings::ENABLED_BY,
+    super::twilio::settings::ENABLED_BY,
 ];
 
 /// Every provider's environment variables.
-pub const ENV: &[&[EnvVar]] = &[super::resend::settings::ENV, super::smtp::settings::ENV];
+pub const ENV: &[&[EnvVar]] = &[
+    super::resend::settings::ENV,
+    super::smtp::settings::ENV,
+    super::twilio::settings::ENV,
+];

@@ -298,10 +298,23 @@ struct WireRequest {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 enum WireOutcome {
-    Accepted { provider_message_id: Option<String> },
-    Retryable { error: String },
-    RateLimited { retry_after_ms: u64 },
-    Permanent { error: String },
+    Accepted {
+        provider_message_id: Option<String>,
+    },
+    Retryable {
+        error: String,
+    },
+    RateLimited {
+        retry_after_ms: u64,
+    },
+    Permanent {
+        error: String,
+    },
+    /// A refusal that says something about the recipient.
+    Refused {
+        error: String,
+        opted_out: bool,
+    },
 }
 
 impl From<SendOutcome> for WireOutcome {
@@ -317,6 +330,10 @@ impl From<SendOutcome> for WireOutcome {
                 retry_after_ms: retry_after.as_millis() as u64,
             },
             SendOutcome::Permanent { error } => WireOutcome::Permanent { error },
+            SendOutcome::Refused { error, problem } => WireOutcome::Refused {
+                error,
+                opted_out: problem == super::RecipientProblem::OptedOut,
+            },
         }
     }
 }
@@ -337,6 +354,14 @@ impl From<WireOutcome> for SendOutcome {
                 retry_after: Duration::from_millis(retry_after_ms),
             },
             WireOutcome::Permanent { error } => SendOutcome::Permanent { error },
+            WireOutcome::Refused { error, opted_out } => SendOutcome::Refused {
+                error,
+                problem: if opted_out {
+                    super::RecipientProblem::OptedOut
+                } else {
+                    super::RecipientProblem::Unreachable
+                },
+            },
         }
     }
 }

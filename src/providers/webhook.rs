@@ -1,6 +1,15 @@
 //! What a provider's webhook is to warmline: a receiver that verifies a
 //! request and turns it into provider-neutral [`DeliveryReport`]s, which the
-//! one webhook route (`crate::webhooks`) applies to the ledger.
+//! one webhook route (`crate::webhooks`) applies to the ledger, and
+//! [`InboundReport`]s (replies people sent), which it hands to
+//! `crate::inbound::receive`, the one entry point for replies.
+//!
+//! A receiver serves one route (`/webhooks/<route>`, where a route may have
+//! two segments: `twilio/status`); one provider may have several receivers.
+//! It may answer in its provider's format ([`WebhookReceiver::answer`]:
+//! Twilio expects TwiML) and refuse a bad signature with 401
+//! ([`WebhookError::Unauthorized`]) or 403 ([`WebhookError::Forbidden`]), as
+//! its provider documents.
 //!
 //! Invariants every receiver keeps:
 //! - **Verify first.** [`WebhookReceiver::verify`] runs on the raw bytes
@@ -24,13 +33,78 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// A request as a receiver sees it: headers and the raw body, read under a
-/// size limit.
+/// size limit, and where it was sent.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookRequest<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     /// When it arrived: the reference for signature freshness.
     pub now: DateTime<Utc>,
+    /// The request's path as received (`/webhooks/twilio/status`).
+    pub path: &'a str,
+    /// Its query string, without the `?`, when it had one.
+    pub query: Option<&'a str>,
+    /// `WARMLINE_PUBLIC_URL`: the base the provider was given, so a
+    /// receiver whose provider signs the URL (Twilio) can rebuild it.
+    pub public_url: Option<&'a url::Url>,
+}
+
+impl WebhookRequest<'_> {
+    /// The URL the provider requested: the public base, the path and the
+    /// query. `None` without `WARMLINE_PUBLIC_URL`. A base with a path
+    /// (`https://host/warmline`) keeps it: a proxy strips it before us.
+    pub fn public_url(&self) -> Option<String> {
+        let base = self.public_url?;
+        let mut url = format!("{}{}", base.as_str().trim_end_matches('/'), self.path);
+        if let Some(q) = self.query {
+            url.push('?');
+            url.push_str(q);
+        }
+        Some(url)
+    }
+}
+
+/// Who answers a keyword (STOP, START, HELP) that arrives by a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyBy {
+    /// warmline queues its confirmation as a message in the ledger.
+    #[default]
+    Ledger,
+    /// The provider answers keywords itself (Twilio's Advanced Opt-Out):
+    /// warmline records the consent change and sends nothing.
+    Provider,
+    /// warmline's confirmation goes back in the webhook's own answer
+    /// (TwiML `<Message>`), never through the ledger.
+    Response,
+}
+
+/// One message a person sent, as a provider's webhook reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundReport {
+    /// The provider's id for it (Twilio's `MessageSid`): a redelivery is
+    /// applied once.
+    pub event_id: String,
+    pub channel: crate::domain::Channel,
+    /// The sender as the provider names it (E.164 for SMS).
+    pub from: String,
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+    pub replies: ReplyBy,
+}
+
+/// What the route did with a request's inbound messages, for
+/// [`WebhookReceiver::answer`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Handled {
+    /// Texts owed in the answer ([`ReplyBy::Response`]), in order.
+    pub replies: Vec<String>,
+}
+
+/// A receiver's own answer to a request it handled (default: JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookAnswer {
+    pub content_type: &'static str,
+    pub body: String,
 }
 
 /// A provider's webhook endpoint.
@@ -53,9 +127,20 @@ pub trait WebhookReceiver: Send + Sync {
     /// [`WebhookError::NotConfigured`] without a secret,
     /// [`WebhookError::Unauthorized`] for a bad or stale signature.
     fn verify(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError>;
-    /// Reads a verified request. A payload that cannot be read is
-    /// [`WebhookError::Malformed`] naming the problem (never the payload).
+    /// Reads a verified request's delivery reports. A payload that cannot
+    /// be read is [`WebhookError::Malformed`] naming the problem (never the
+    /// payload).
     fn parse(&self, request: &WebhookRequest<'_>) -> Result<Vec<DeliveryReport>, WebhookError>;
+    /// Reads a verified request's inbound messages (replies), which the
+    /// route hands to `crate::inbound::receive`. Most receivers carry none.
+    fn inbound(&self, _request: &WebhookRequest<'_>) -> Result<Vec<InboundReport>, WebhookError> {
+        Ok(Vec::new())
+    }
+    /// The answer to a handled request, when the provider expects its own
+    /// format (Twilio: TwiML); `None` answers JSON.
+    fn answer(&self, _handled: &Handled) -> Option<WebhookAnswer> {
+        None
+    }
 }
 
 /// One event a provider reports about one message.
@@ -98,6 +183,18 @@ pub enum ReportStatus {
     Failed {
         reason: String,
     },
+    /// The network did not deliver it (SMS `undelivered`, with the
+    /// carrier's error). The message fails; with `counts_as_bounce` it moves
+    /// to `bounced` instead, so the campaign's circuit breaker counts it as
+    /// it counts hard bounces, but the address is not suppressed (the
+    /// handset may be back tomorrow). `alert`: people must hear of it (Twilio
+    /// 30007, carrier filtering: the content or the sender is being
+    /// blocked), in the approvals channel.
+    Undelivered {
+        detail: String,
+        counts_as_bounce: bool,
+        alert: bool,
+    },
     /// The provider refused it because the address is on its own list.
     Suppressed {
         reason: SuppressedBecause,
@@ -124,6 +221,7 @@ impl ReportStatus {
             | ReportStatus::Clicked { .. }
             | ReportStatus::Complained
             | ReportStatus::Failed { .. }
+            | ReportStatus::Undelivered { .. }
             | ReportStatus::Suppressed { .. } => true,
             ReportStatus::Bounced { permanent, .. } => *permanent,
             ReportStatus::Sent | ReportStatus::Delayed | ReportStatus::Other => false,
@@ -141,6 +239,7 @@ impl ReportStatus {
                 | ReportStatus::Opened
                 | ReportStatus::Clicked { .. }
                 | ReportStatus::Bounced { .. }
+                | ReportStatus::Undelivered { .. }
                 | ReportStatus::Complained
         )
     }
@@ -156,6 +255,7 @@ impl ReportStatus {
             ReportStatus::Bounced { .. } => "bounced",
             ReportStatus::Complained => "complained",
             ReportStatus::Failed { .. } => "failed",
+            ReportStatus::Undelivered { .. } => "undelivered",
             ReportStatus::Suppressed { .. } => "suppressed",
             ReportStatus::Other => "other",
         }
@@ -178,6 +278,10 @@ pub enum WebhookError {
     /// Missing, wrong or stale signature. Nothing was recorded.
     #[error("signature refused: {0}")]
     Unauthorized(String),
+    /// The same, answered 403 where the provider's documentation says so
+    /// (Twilio).
+    #[error("signature refused: {0}")]
+    Forbidden(String),
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
     /// A verified request whose payload we cannot read; the text names the
@@ -202,6 +306,7 @@ impl IntoResponse for WebhookError {
             WebhookError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             WebhookError::NotYet => (StatusCode::SERVICE_UNAVAILABLE, "not_yet"),
             WebhookError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "signature"),
+            WebhookError::Forbidden(_) => (StatusCode::FORBIDDEN, "signature"),
             WebhookError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
             WebhookError::Unexpected(e) => {

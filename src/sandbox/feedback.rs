@@ -285,6 +285,9 @@ mod tests {
             headers,
             body,
             now: chrono::DateTime::from_timestamp(1_765_000_000, 0).unwrap(),
+            path: "/webhooks/sandbox",
+            query: None,
+            public_url: None,
         }
     }
 

@@ -29,6 +29,9 @@ use crate::{
 pub enum NoticeKind {
     HardBounce,
     Complaint,
+    /// The carrier filtered an SMS (Twilio 30007): the content or the
+    /// sender is being blocked; posted in the approvals channel.
+    CarrierFiltered,
 }
 
 /// A bounce or complaint to post in a campaign's thread.
@@ -117,6 +120,17 @@ pub async fn post_notice(app: &App, notice: &Notice) -> anyhow::Result<()> {
         NoticeKind::Complaint => format!(
             ":rotating_light: Spam complaint in *{name}* from {address}. The address is suppressed; warmline will not email it again."
         ),
+        NoticeKind::CarrierFiltered => {
+            let why = notice
+                .diagnostic
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .map(|d| format!(" ({})", escape(&truncate(d, 300))))
+                .unwrap_or_default();
+            format!(
+                ":warning: The carrier filtered an SMS of *{name}* to {address}{why}. Carriers block content or senders they read as spam: check the wording and links, and the sender's 10DLC registration, before sending more."
+            )
+        }
     };
     post(
         app,

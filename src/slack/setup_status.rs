@@ -142,7 +142,16 @@ impl Integration {
         };
         let mut line = format!("{icon} *{}*: {}", self.name, self.detail);
         if let (State::Missing, Some(setting)) = (self.state, self.setting) {
-            let names: Vec<String> = setting.split(" or ").map(|s| format!("`{s}`")).collect();
+            // "A or B and C": each variable in code, the words between kept.
+            let names: Vec<String> = setting
+                .split(" or ")
+                .map(|alt| {
+                    alt.split(" and ")
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                })
+                .collect();
             line.push_str(&format!(" → set {}", names.join(" or ")));
         }
         line
@@ -559,7 +568,7 @@ mod tests {
         let s = build(&Settings::default(), &none(), crate::clock::now());
 
         // Assert
-        for title in ["SMS", "WhatsApp", "Instagram"] {
+        for title in ["WhatsApp", "Instagram"] {
             let r = row(&s, title, "Provider");
             assert_eq!(r.state, State::NotAvailable, "{title}");
             assert_eq!(r.setting, None, "{title}");
@@ -704,6 +713,10 @@ mod tests {
         );
         assert_eq!(
             row(&s, "SMS", "Provider").line(),
+            ":x: *Provider*: no SMS provider: nothing can be sent → set `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`"
+        );
+        assert_eq!(
+            row(&s, "WhatsApp", "Provider").line(),
             ":heavy_minus_sign: *Provider*: not available in this version"
         );
     }

@@ -17,6 +17,8 @@
 
 pub mod settings;
 
+pub use settings::SmsSettings;
+
 use crate::domain::{MessageKind, SmsEncoding, SmsSegments};
 
 /// The opt-out instruction every marketing text ends with.

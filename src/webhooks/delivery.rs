@@ -26,6 +26,10 @@
 //!   `delivered` it is a contradiction and is recorded only.
 //! - `Suppressed`: the provider refused an address on its own list:
 //!   `sent → failed`, and the address is suppressed here too.
+//! - `Undelivered`: the network did not deliver it (SMS carrier errors):
+//!   `sent → failed`, or `sent|delivered → bounced` when it counts as a
+//!   bounce (the circuit breaker runs, the address is not suppressed); with
+//!   `alert`, a notice goes to the approvals channel (carrier filtering).
 //! - `Other`: stored, 200.
 //!
 //! A hard bounce or complaint that moved a campaign message yields a notice
@@ -46,7 +50,8 @@ use crate::{
     },
     domain::MessageState,
     providers::webhook::{
-        DeliveryReport, ReportStatus, SuppressedBecause, WebhookError, WebhookReceiver,
+        DeliveryReport, InboundReport, ReportStatus, SuppressedBecause, WebhookError,
+        WebhookReceiver,
     },
     slack::campaign_alerts::{Notice, NoticeKind},
 };
@@ -259,6 +264,8 @@ pub async fn apply(
     };
     let address = m.address.clone().or_else(|| report.recipient.clone());
     let mut outcome: Option<(NoticeKind, Option<String>)> = None;
+    // A bounce-like outcome with no notice still feeds the breaker.
+    let mut breaker_due = false;
     match &report.status {
         ReportStatus::Sent | ReportStatus::Other => {}
         ReportStatus::Delivered => {
@@ -347,6 +354,24 @@ pub async fn apply(
             let detail = format!("{label} failed to send it: {reason}");
             advance(&txn, &m, current, MessageState::Failed, &detail, now).await?;
         }
+        ReportStatus::Undelivered {
+            detail,
+            counts_as_bounce,
+            alert,
+        } => {
+            let text = format!("{label} could not deliver it: {detail}");
+            let to = if *counts_as_bounce {
+                MessageState::Bounced
+            } else {
+                MessageState::Failed
+            };
+            let moved = advance(&txn, &m, current, to, &text, now).await?;
+            if moved && *alert {
+                outcome = Some((NoticeKind::CarrierFiltered, Some(detail.clone())));
+            } else if moved && *counts_as_bounce {
+                breaker_due = true;
+            }
+        }
         ReportStatus::Suppressed { reason, detail } => {
             let detail = format!("{label} suppressed it: {detail}");
             advance(&txn, &m, current, MessageState::Failed, &detail, now).await?;
@@ -360,6 +385,13 @@ pub async fn apply(
             }
         }
     }
+    let masked = |a: &str| {
+        if m.channel == "email" {
+            crate::domain::mask_email(a)
+        } else {
+            crate::domain::mask_phone(a)
+        }
+    };
     if let (Some((kind, diagnostic)), Some(campaign_id)) = (outcome, m.campaign_id) {
         let thread = CampaignThread::find_by_statement(Statement::from_sql_and_values(
             txn.get_database_backend(),
@@ -375,15 +407,80 @@ pub async fn apply(
                 campaign_name: thread.name,
                 masked_address: address
                     .as_deref()
-                    .map(crate::domain::mask_email)
+                    .map(masked)
                     .unwrap_or_else(|| "an unknown address".into()),
                 diagnostic,
-                slack_channel: thread.slack_channel,
-                slack_ts: thread.slack_ts,
+                // Carrier filtering concerns the sender, not one thread:
+                // it goes to the approvals channel.
+                slack_channel: thread
+                    .slack_channel
+                    .filter(|_| kind != NoticeKind::CarrierFiltered),
+                slack_ts: thread
+                    .slack_ts
+                    .filter(|_| kind != NoticeKind::CarrierFiltered),
             });
         }
+        applied.tripped = breaker::check(&txn, campaign_id, now).await?;
+    } else if let (true, Some(campaign_id)) = (breaker_due, m.campaign_id) {
         applied.tripped = breaker::check(&txn, campaign_id, now).await?;
     }
     txn.commit().await.map_err(anyhow::Error::from)?;
     Ok(applied)
+}
+
+/// Receives one inbound message a webhook carried: records it in
+/// `provider_events` under (provider, event id) and applies it with
+/// `inbound::apply` in the same transaction, so a redelivery is applied
+/// once; then posts it to Slack (`inbound::Applied::finish`). Returns the
+/// text owed in the webhook's answer, if any.
+pub async fn receive(
+    app: &crate::state::App,
+    receiver: &dyn WebhookReceiver,
+    report: &InboundReport,
+    payload: &[u8],
+) -> Result<Option<String>, WebhookError> {
+    use crate::inbound::{Inbound, InboundError, Reply};
+    let now = crate::clock::now();
+    let msg = Inbound::parse(
+        report.channel.as_str(),
+        &report.from,
+        report.text.clone(),
+        report.received_at,
+    )
+    .map_err(|e| WebhookError::Malformed(e.to_string()))?
+    .replied_by(report.replies);
+    let txn = crate::db::begin_write(&app.db).await?;
+    let inserted = insert_event(
+        &txn,
+        receiver.provider(),
+        &report.event_id,
+        None,
+        "inbound",
+        payload,
+        now,
+    )
+    .await?;
+    if !inserted {
+        txn.rollback().await.map_err(anyhow::Error::from)?;
+        metrics::counter!("provider_events_duplicate_total", "provider" => receiver.provider())
+            .increment(1);
+        return Ok(None);
+    }
+    let applied = match crate::inbound::apply(&txn, app, &msg, now).await {
+        Ok(a) => a,
+        Err(e) => {
+            txn.rollback().await.map_err(anyhow::Error::from)?;
+            return Err(match e {
+                InboundError::Invalid { message, .. } => WebhookError::Malformed(message),
+                InboundError::Internal(e) => WebhookError::Unexpected(e),
+            });
+        }
+    };
+    txn.commit().await.map_err(anyhow::Error::from)?;
+    metrics::counter!("provider_events_total", "provider" => receiver.provider(), "type" => "inbound")
+        .increment(1);
+    Ok(match applied.finish(app).reply {
+        Reply::InResponse(text) => Some(text),
+        _ => None,
+    })
 }

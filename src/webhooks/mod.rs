@@ -1,18 +1,27 @@
-//! `POST /webhooks/{route}`: providers' reports, through each provider's
+//! `POST /webhooks/{route}` and `POST /webhooks/{provider}/{kind}`:
+//! providers' reports, through each provider's
 //! [`WebhookReceiver`](crate::providers::webhook::WebhookReceiver), applied
-//! to the ledger by [`delivery`].
+//! to the ledger by [`delivery`]; replies people sent, handed to
+//! `crate::inbound` (the one entry point for replies).
 //!
 //! Order of work, each step refusing before the next can leave a trace:
-//! 1. the route names a configured provider's receiver (404 otherwise);
+//! 1. the route (one or two segments: `resend`, `twilio/status`) names a
+//!    configured provider's receiver (404 otherwise);
 //! 2. the raw body, at most [`MAX_BODY_BYTES`] (413);
-//! 3. the receiver verifies the signature (503 without a secret, 401 for a
-//!    missing, wrong or stale one) — before anything is parsed or stored;
+//! 3. the receiver verifies the signature (503 without a secret, 401 or 403
+//!    for a missing, wrong or stale one) — before anything is parsed or
+//!    stored; it sees the path, the query and `WARMLINE_PUBLIC_URL`, for
+//!    providers that sign the URL;
 //! 4. the receiver parses the payload (400 naming what is wrong);
 //! 5. each report is applied in its own transaction ([`delivery::apply`]):
 //!    recorded once under its event id, effects only forward;
-//! 6. Slack notices run after the commit, off the request path
+//! 6. each inbound message is recorded once under its event id and applied
+//!    by `inbound::apply` in the same transaction ([`delivery::receive`]);
+//! 7. Slack notices run after the commit, off the request path
 //!    (`App::spawn`), so a slow Slack never delays the answer and a lost
-//!    notice never loses the ledger change.
+//!    notice never loses the ledger change;
+//! 8. the answer is JSON, or the receiver's own (Twilio: TwiML, carrying a
+//!    keyword's confirmation when warmline answers it in the response).
 
 pub mod delivery;
 pub mod events;
@@ -20,22 +29,46 @@ pub mod events;
 use axum::{
     Json,
     body::Body,
-    extract::{Path, State},
-    http::{HeaderMap, header::CONTENT_LENGTH},
+    extract::{OriginalUri, Path, State},
+    http::{HeaderMap, HeaderValue, header::CONTENT_LENGTH, header::CONTENT_TYPE},
+    response::{IntoResponse, Response},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-use crate::providers::webhook::{MAX_BODY_BYTES, WebhookError};
+use crate::providers::webhook::{Handled, MAX_BODY_BYTES, WebhookError};
 use crate::{providers::webhook::WebhookRequest, slack::campaign_alerts, state::App};
 
 /// `POST /webhooks/{route}`.
 pub async fn handler(
     State(app): State<App>,
     Path(route): Path<String>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<serde_json::Value>, WebhookError> {
+) -> Result<Response, WebhookError> {
+    handle(app, route, uri, headers, body).await
+}
+
+/// `POST /webhooks/{provider}/{kind}`: a provider with several receivers
+/// (Twilio's `status` and `inbound`).
+pub async fn handler_kind(
+    State(app): State<App>,
+    Path((provider, kind)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebhookError> {
+    handle(app, format!("{provider}/{kind}"), uri, headers, body).await
+}
+
+async fn handle(
+    app: App,
+    route: String,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebhookError> {
     let receiver = app
         .dispatcher
         .registry()
@@ -46,9 +79,13 @@ pub async fn handler(
         headers: &headers,
         body: &bytes,
         now: crate::clock::now(),
+        path: uri.path(),
+        query: uri.query(),
+        public_url: app.settings.server.public_url.as_ref(),
     };
     receiver.verify(&request)?;
     let reports = receiver.parse(&request)?;
+
     let provider = receiver.provider();
     let (mut matched, mut duplicate) = (false, !reports.is_empty());
     for report in &reports {
@@ -85,10 +122,24 @@ pub async fn handler(
             Ok(())
         });
     }
-    if duplicate {
-        return Ok(Json(json!({"ok": true, "duplicate": true})));
+    let inbound = receiver.inbound(&request)?;
+    let mut handled = Handled::default();
+    for message in &inbound {
+        if let Some(text) = delivery::receive(&app, receiver.as_ref(), message, &bytes).await? {
+            handled.replies.push(text);
+        }
     }
-    Ok(Json(json!({"ok": true, "matched": matched})))
+    if let Some(answer) = receiver.answer(&handled) {
+        let mut response = answer.body.into_response();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+        return Ok(response);
+    }
+    if duplicate {
+        return Ok(Json(json!({"ok": true, "duplicate": true})).into_response());
+    }
+    Ok(Json(json!({"ok": true, "matched": matched})).into_response())
 }
 
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, WebhookError> {

@@ -50,6 +50,8 @@ mod sms;
 mod smtp;
 mod socket_mode;
 mod triggers;
+mod twilio;
+mod twilio_contract;
 mod unsubscribe;
 mod warmth;
 mod webhooks;

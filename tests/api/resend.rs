@@ -458,7 +458,11 @@ async fn settings_register_resend_for_email() {
     };
 
     // Act
-    let registry = warmline::providers::Registry::configured(&settings, None).unwrap();
+    let registry = warmline::providers::Registry::configured(&warmline::settings::Settings {
+        providers: settings,
+        ..Default::default()
+    })
+    .unwrap();
 
     // Assert
     let p = registry

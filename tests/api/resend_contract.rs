@@ -27,10 +27,11 @@ use warmline::{
 /// machine that takes a while.
 const STARTUP: Duration = Duration::from_secs(90);
 
-/// A running `prism mock`, killed when dropped.
-struct Prism {
+/// A running `prism mock`, killed when dropped (the Twilio contract tests
+/// use it too).
+pub(crate) struct Prism {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     _log_dir: tempfile::TempDir,
     log: PathBuf,
 }
@@ -42,14 +43,15 @@ impl Drop for Prism {
     }
 }
 
-fn spec_path() -> PathBuf {
+/// `name` in `../shared/specs` or `$WARMLINE_SPECS_DIR`.
+fn spec_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("WARMLINE_SPECS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/specs"));
-    let spec = dir.join("resend.openapi.yaml");
+    let spec = dir.join(name);
     assert!(
         spec.is_file(),
-        "Resend's OpenAPI spec is not at {} (check out `shared/` beside the repo, or set WARMLINE_SPECS_DIR)",
+        "the official spec {name} is not at {} (check out `shared/` beside the repo, or set WARMLINE_SPECS_DIR)",
         spec.display()
     );
     spec
@@ -75,7 +77,12 @@ fn free_port() -> u16 {
 
 impl Prism {
     fn start() -> Self {
-        let (bin, spec) = (prism_binary(), spec_path());
+        Self::serving("resend.openapi.yaml")
+    }
+
+    /// Prism mocking the spec `name` (see [`spec_path`]).
+    pub(crate) fn serving(name: &str) -> Self {
+        let (bin, spec) = (prism_binary(), spec_path(name));
         let log_dir = tempfile::tempdir().expect("temp dir");
         let log = log_dir.path().join("prism.log");
         let out = std::fs::File::create(&log).expect("log file");
@@ -120,7 +127,7 @@ impl Prism {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

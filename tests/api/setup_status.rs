@@ -108,7 +108,12 @@ async fn a_fresh_app_shows_slack_rows_and_email_missing_with_the_settings_to_set
         email.contains(":x: *Sender*") && email.contains("`WARMLINE_EMAIL_FROM`"),
         "{email}"
     );
-    for channel in ["SMS", "WhatsApp", "Instagram"] {
+    let sms = section(&blocks, "SMS");
+    assert!(
+        sms.contains(":x: *Provider*: no SMS provider: nothing can be sent → set `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`"),
+        "{sms}"
+    );
+    for channel in ["WhatsApp", "Instagram"] {
         assert!(
             section(&blocks, channel)
                 .contains(":heavy_minus_sign: *Provider*: not available in this version"),
@@ -123,8 +128,8 @@ async fn a_fresh_app_shows_slack_rows_and_email_missing_with_the_settings_to_set
         );
     }
     // Approvals channel, digest channel, approvers; email provider, sender;
-    // public URL, API keys, error monitoring.
-    assert!(text.contains("8 missing"), "{text}");
+    // SMS provider; public URL, API keys, error monitoring.
+    assert!(text.contains("9 missing"), "{text}");
     for secret in [BOT_TOKEN, SIGNING_SECRET] {
         assert!(
             !blocks.contains(secret) && !text.contains(secret),

@@ -130,7 +130,7 @@ async fn status_lists_the_missing_settings() {
         "{blocks}"
     );
     assert!(
-        reply["text"].as_str().unwrap().contains("8 missing"),
+        reply["text"].as_str().unwrap().contains("9 missing"),
         "{reply}"
     );
     assert!(

@@ -717,7 +717,7 @@ fn log_failure(outcome: &SendOutcome, messages: &[OutgoingMessage]) {
         .map(|m| mask_email(&m.to))
         .unwrap_or_default();
     match outcome {
-        SendOutcome::Permanent { error } => {
+        SendOutcome::Permanent { error } | SendOutcome::Refused { error, .. } => {
             tracing::warn!(emails = messages.len(), first_to = %first, error = %error, "resend refused")
         }
         SendOutcome::Retryable { error, .. } => {
