@@ -406,11 +406,6 @@ async fn record_outcomes(
                     }
                     _ => format!("permanent error: {error}"),
                 };
-                if let SendOutcome::Refused { problem, .. } = outcome {
-                    // In the transaction that fails the message: the contact
-                    // is never left half-updated by a crash.
-                    super::recipient::record(&txn, m, &name, *problem, error, now).await?;
-                }
                 txn.execute_raw(Statement::from_sql_and_values(
                     backend,
                     format!(
@@ -422,6 +417,16 @@ async fn record_outcomes(
                     guard_values(vec![Value::from(why.clone()), Value::from(now)]),
                 ))
                 .await?;
+                if let SendOutcome::Refused { problem, .. } = outcome {
+                    // In the transaction that fails the message: the contact
+                    // is never left half-updated by a crash. After the
+                    // UPDATE, so that on SQLite the transaction holds the
+                    // write lock before `record` reads (a read first would
+                    // take a snapshot a concurrent commit can invalidate:
+                    // SQLITE_BUSY_SNAPSHOT, and the message stuck in
+                    // `sending` until its lease ran out).
+                    super::recipient::record(&txn, m, &name, *problem, error, now).await?;
+                }
                 tracing::warn!(message = %m.id, provider = %name, error = %why, "message failed");
                 attention.push(super::alerts::Attention::Failed {
                     message_id: m.id.clone(),

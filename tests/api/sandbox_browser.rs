@@ -81,6 +81,53 @@ async fn wait_text(b: &Client, css: &str, needle: &str, within: Duration) -> any
     }
 }
 
+/// Runs `act` on the last (or first) element matching `css`, finding it
+/// again when the page re-rendered it in between (a stale element): the
+/// page re-renders a message or a list when the workspace changes, which
+/// the test does not control.
+async fn on_fresh<T, F, Fut>(b: &Client, css: &str, last: bool, act: F) -> anyhow::Result<T>
+where
+    F: Fn(Element) -> Fut,
+    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+{
+    let deadline = tokio::time::Instant::now() + PAGE_WAIT;
+    loop {
+        let mut found = b.find_all(Locator::Css(css)).await?;
+        let element = if last {
+            found.pop()
+        } else {
+            found.into_iter().next()
+        };
+        let retry = match element {
+            Some(e) => match act(e).await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_stale_element_reference() || e.is_element_not_interactable() => {
+                    format!("{e}")
+                }
+                Err(e) => return Err(anyhow::anyhow!("{css}: {e}")),
+            },
+            None => "not found".to_string(),
+        };
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{css}: {retry}");
+        // A WebDriver poll: the page signals nothing to the test.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn click(b: &Client, css: &str) -> anyhow::Result<()> {
+    on_fresh(
+        b,
+        css,
+        false,
+        |e| async move { e.click().await.map(|_| ()) },
+    )
+    .await
+}
+
+async fn click_last(b: &Client, css: &str) -> anyhow::Result<()> {
+    on_fresh(b, css, true, |e| async move { e.click().await.map(|_| ()) }).await
+}
+
 /// Types into the input of `action_id` in the open modal.
 async fn fill(b: &Client, action_id: &str, text: &str) -> anyhow::Result<()> {
     let input = find(
@@ -107,10 +154,7 @@ async fn choose(b: &Client, action_id: &str, value: &str) -> anyhow::Result<()> 
 }
 
 async fn open_channel(b: &Client, channel: &str) -> anyhow::Result<()> {
-    find(b, &format!("a[data-channel-id='{channel}']"), PAGE_WAIT)
-        .await?
-        .click()
-        .await?;
+    click(b, &format!("a[data-channel-id='{channel}']")).await?;
     find(
         b,
         &format!("#messages .message[data-channel='{channel}'], #messages"),
@@ -134,7 +178,7 @@ async fn compose_and_request(b: &Client, name: &str, shots: bool) -> anyhow::Res
     open_channel(b, cast::GENERAL).await?;
     let composer = find(b, "#composer", PAGE_WAIT).await?;
     composer.send_keys("/warm campaign").await?;
-    find(b, "#composer-send", PAGE_WAIT).await?.click().await?;
+    click(b, "#composer-send").await?;
     find(b, ".modal[data-callback-id='campaign_modal']", PAGE_WAIT).await?;
     fill(b, "name", name).await?;
     choose(b, "channel", "email").await?;
@@ -143,26 +187,17 @@ async fn compose_and_request(b: &Client, name: &str, shots: bool) -> anyhow::Res
     if shots {
         snap(b, "02-composer").await?;
     }
-    find(b, ".modal .modal-submit", PAGE_WAIT)
-        .await?
-        .click()
-        .await?;
+    click(b, ".modal .modal-submit").await?;
     find(b, ".modal[data-callback-id='campaign_preview']", PAGE_WAIT).await?;
     if shots {
         snap(b, "03-preview").await?;
     }
-    find(b, ".modal .modal-submit", PAGE_WAIT)
-        .await?
-        .click()
-        .await?;
+    click(b, ".modal .modal-submit").await?;
     wait_text(b, ".modal", "awaiting approval", PAGE_WAIT).await?;
     if shots {
         snap(b, "04-requested").await?;
     }
-    find(b, ".modal .modal-close, .modal .modal-x", PAGE_WAIT)
-        .await?
-        .click()
-        .await?;
+    click(b, ".modal .modal-close, .modal .modal-x").await?;
     Ok(())
 }
 
@@ -189,17 +224,15 @@ async fn approve(b: &Client, sb: &SandboxApp, shots: bool) -> anyhow::Result<()>
         act_as(b, approver).await?;
         open_channel(b, cast::APPROVALS).await?;
         find(b, "button[data-action-id='approval_approve']", PAGE_WAIT).await?;
-        let newest = b
-            .find_all(Locator::Css("button[data-action-id='approval_approve']"))
-            .await?
-            .pop()
-            .expect("an Approve button");
         if shots && approver == cast::APPROVER_1 {
             snap(b, "05-approval-request").await?;
         }
-        newest.click().await?;
-        if let Ok(ok) = find(b, ".confirm-dialog .confirm-ok", Duration::from_secs(2)).await {
-            ok.click().await?;
+        click_last(b, "button[data-action-id='approval_approve']").await?;
+        if find(b, ".confirm-dialog .confirm-ok", Duration::from_secs(2))
+            .await
+            .is_ok()
+        {
+            click(b, ".confirm-dialog .confirm-ok").await?;
         }
         // The decision is recorded before Slack gets its answer.
         let deadline = tokio::time::Instant::now() + PAGE_WAIT;
@@ -271,25 +304,27 @@ async fn a_newcomer_runs_a_campaign_end_to_end_in_the_sandbox_page() {
         snap(&b, "06-thread").await?;
 
         // The outbox holds the emails.
-        find(&b, "a[data-view='outbox']", PAGE_WAIT)
-            .await?
-            .click()
-            .await?;
-        let first = find(&b, "article.capture[data-channel='email']", PAGE_WAIT).await?;
-        unsubscribed = first
-            .find(Locator::Css(".capture-to"))
-            .await?
-            .text()
-            .await?
-            .trim()
-            .to_string();
+        click(&b, "a[data-view='outbox']").await?;
+        let first = "article.capture[data-channel='email']";
+        find(&b, first, PAGE_WAIT).await?;
+        unsubscribed = on_fresh(&b, &format!("{first} .capture-to"), false, |e| async move {
+            e.text().await
+        })
+        .await?
+        .trim()
+        .to_string();
         snap(&b, "07-outbox").await?;
 
         // Unsubscribe from inside the captured email: the link opens the
         // real page in a new tab, as from a mail client.
         let page = b.window().await?;
-        let frame = first.find(Locator::Css("iframe.capture-html")).await?;
-        frame.clone().enter_frame().await?;
+        on_fresh(
+            &b,
+            &format!("{first} iframe.capture-html"),
+            false,
+            |e| async move { e.enter_frame().await },
+        )
+        .await?;
         b.wait()
             .at_most(PAGE_WAIT)
             .for_element(Locator::LinkText("Unsubscribe"))
