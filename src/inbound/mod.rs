@@ -53,6 +53,7 @@
 //! - Keywords are not interactions: a STOP must not warm a relationship.
 //! - Addresses are masked in logs, the audit log and Slack.
 
+pub mod answer;
 pub mod keywords;
 mod message;
 mod notice;

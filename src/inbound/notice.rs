@@ -97,7 +97,15 @@ pub(super) async fn post_to_slack(app: &App, notice: &Notice) -> anyhow::Result<
         );
         return Ok(());
     };
-    let content = SlackMessageContent::new().with_text(notice.text());
+    let text = notice.text();
+    let mut content = SlackMessageContent::new().with_text(text.clone());
+    // An ordinary SMS reply from a known contact can be answered from Slack.
+    if notice.action == Action::None
+        && notice.known
+        && super::answer::answerable(app, notice.channel)
+    {
+        content = content.with_blocks(super::answer::blocks(app, &text, notice.inbound_id)?);
+    }
     let mut req = SlackApiChatPostMessageRequest::new(channel.clone().into(), content);
     if let Some(ts) = thread_ts {
         req = req.with_thread_ts(ts.into());

@@ -48,3 +48,7 @@ pub const CAMPAIGN_EDIT: &str = "campaign_edit";
 pub const CAMPAIGN_RESCHEDULE: &str = "campaign_reschedule";
 /// `callback_id` of the reschedule modal.
 pub const CAMPAIGN_RESCHEDULE_SUBMIT: &str = "campaign_reschedule_submit";
+/// On an inbound SMS posted in Slack: answer it (approvers).
+pub const INBOUND_ANSWER: &str = "inbound_answer";
+/// `callback_id` of the modal an answer is written in.
+pub const INBOUND_ANSWER_SUBMIT: &str = "inbound_answer_submit";

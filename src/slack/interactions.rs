@@ -75,6 +75,8 @@ pub async fn handle(
                     super::campaigns::on_action(app, &ev, action).await?;
                 } else if super::contact_actions::handles(&action.action_id.0) {
                     super::contact_actions::on_action(app, &ev, action).await?;
+                } else if crate::inbound::answer::handles(&action.action_id.0) {
+                    crate::inbound::answer::on_action(app, &ev, action).await?;
                 } else {
                     tracing::debug!(action = %action.action_id.0, "no handler for action");
                 }
@@ -95,6 +97,9 @@ pub async fn handle(
         }
         SlackInteractionEvent::ViewSubmission(ev) if super::contact_actions::owns_view(&ev) => {
             return Ok(super::contact_actions::on_view_submission(app, &ev).await?);
+        }
+        SlackInteractionEvent::ViewSubmission(ev) if crate::inbound::answer::owns_view(&ev) => {
+            return crate::inbound::answer::on_view_submission(app, &ev).await;
         }
         other => {
             tracing::debug!(kind = ?std::mem::discriminant(&other), "ignoring an interaction type we do not use");

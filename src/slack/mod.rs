@@ -19,5 +19,6 @@ pub mod interactions;
 pub mod manifest;
 pub mod modal_form;
 pub mod mrkdwn;
+pub mod respond;
 pub mod setup_status;
 pub mod socket_mode;

@@ -617,3 +617,122 @@ storage_test!(
         drop(app);
     }
 );
+
+storage_test!(
+    an_approver_answers_an_sms_reply_from_slack_and_only_while_consent_holds,
+    |db: TestDb| async move {
+        // Arrange: a known contact texts in.
+        let fake = fake(100).await;
+        let conn = db.db.clone();
+        let people = contacts_with_phones(&conn, 1).await;
+        let app = spawn(db, &fake, 10.0, |s| {
+            s.slack.approvers = vec![crate::approvals::APPROVER.into()];
+        })
+        .await;
+        let reply = fake
+            .incoming(&inbound_url(), &phone(0), "Can we talk Tuesday?")
+            .await;
+        assert_eq!(reply.status, 200);
+        let posts = app.fake.wait_for_calls("chat.postMessage", 1).await;
+        let notice = posts[0].body.to_string();
+        assert!(
+            notice.contains("inbound_answer"),
+            "an Answer button: {notice}"
+        );
+        let inbound_id = count(
+            &conn,
+            "SELECT CAST(MAX(id) AS BIGINT) AS n FROM inbound_messages",
+            vec![],
+        )
+        .await;
+        let click =
+            |user: &str, ts: &str| crate::approvals::click("inbound_answer", inbound_id, user, ts);
+
+        // Act (1): someone who is not an approver clicks Answer.
+        let res = app.post_interaction(&click("U0NOBODY", "1.1")).await;
+
+        // Assert (1): told why; no modal.
+        assert_eq!(res.status(), 200);
+        let told = app.fake.wait_for_calls("chat.postEphemeral", 1).await;
+        assert!(told[0].body.to_string().contains("Only approvers"));
+        assert!(app.fake.calls_to("views.open").is_empty());
+
+        // Act (2): an approver clicks Answer, submits nothing, then an answer.
+        app.post_interaction(&click(crate::approvals::APPROVER, "1.2"))
+            .await;
+        let opened = app.fake.wait_for_calls("views.open", 1).await;
+        let view = opened[0].body["view"].clone();
+        assert_eq!(view["callback_id"], "inbound_answer_submit");
+        assert!(view.to_string().contains("Can we talk Tuesday?"));
+        let submit = |text: &str| {
+            let mut v = view.clone();
+            for (k, val) in [
+                ("id", "VANSWER"),
+                ("team_id", crate::helpers::TEAM),
+                ("hash", "1.1"),
+                ("root_view_id", "VANSWER"),
+                ("app_id", "A0FAKE"),
+                ("bot_id", "B0FAKE"),
+            ] {
+                v[k] = val.into();
+            }
+            v["state"] = json!({"values": {"answer": {"answer": {"type": "plain_text_input", "value": text}}}});
+            let payload = json!({
+                "type": "view_submission",
+                "team": {"id": crate::helpers::TEAM, "domain": "example"},
+                "user": {"id": crate::approvals::APPROVER, "username": "a", "name": "a", "team_id": crate::helpers::TEAM},
+                "api_app_id": "A0FAKE",
+                "token": "XXYYZZ",
+                "trigger_id": format!("t-{text}"),
+                "view": v,
+            });
+            let app = &app;
+            async move {
+                let res = app.post_interaction(&payload).await;
+                assert_eq!(res.status(), 200);
+                res.json::<serde_json::Value>().await.unwrap()
+            }
+        };
+        let empty = submit("  ").await;
+        let done = submit("Tuesday 10am works.").await;
+
+        // Assert (2): the empty one is refused on its field; the answer is an
+        // SMS with the sender and the STOP footer, sent once.
+        assert_eq!(empty["response_action"], "errors", "{empty}");
+        assert_eq!(done["response_action"], "update", "{done}");
+        assert!(fake.wait_for_messages(1, WAIT).await);
+        let sent = fake.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, phone(0));
+        assert!(
+            sent[0].body.contains("Tuesday 10am works."),
+            "{}",
+            sent[0].body
+        );
+        assert!(
+            sent[0].body.ends_with("Reply STOP to opt out."),
+            "{}",
+            sent[0].body
+        );
+
+        // Act (3): the contact opts out; an approver answers again.
+        fake.incoming(&inbound_url(), &phone(0), "STOP").await;
+        let again = submit("One more thing…").await;
+
+        // Assert (3): queued, then skipped for consent at the last moment.
+        assert_eq!(again["response_action"], "update");
+        let skipped = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages \
+                       WHERE source LIKE 'answer:%' AND state = 'skipped' AND skip_reason = 'no_consent'";
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while count(&conn, skipped, vec![]).await != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the second answer was not skipped"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(fake.messages().len(), 1, "nothing more reached Twilio");
+        let _ = people;
+        drop(app);
+    }
+);

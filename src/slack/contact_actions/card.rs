@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::respond::ephemeral;
+use crate::slack::respond::ephemeral;
 use crate::{
     consent::{self, Source},
     contacts::{self, ContactView},

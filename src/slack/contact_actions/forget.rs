@@ -9,7 +9,7 @@
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::respond::ephemeral;
+use crate::slack::respond::ephemeral;
 use crate::{approval, contacts, slack::actions, slack::mrkdwn::escape, state::App};
 
 /// The confirmation an approver gets before forgetting.

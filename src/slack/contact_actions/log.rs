@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::respond::{result_view, update_view};
+use crate::slack::respond::{result_view, update_view};
 use crate::{
     contacts,
     interactions::{Direction, Kind, NewInteraction},

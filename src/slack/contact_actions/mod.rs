@@ -28,14 +28,13 @@ pub mod find;
 pub mod forget;
 pub mod log;
 pub mod nudge;
-mod respond;
 
 use slack_morphism::prelude::*;
 
 use self::log::LOG_MODAL;
 use self::nudge::NUDGE_MODAL;
-use self::respond::{callback_id, ephemeral, private_metadata};
 use super::actions;
+use crate::slack::respond::{callback_id, ephemeral, private_metadata};
 use crate::state::App;
 
 /// Action ids handled here.

@@ -15,7 +15,7 @@
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::respond::{private_metadata, result_view, update_view};
+use crate::slack::respond::{private_metadata, result_view, update_view};
 use crate::{
     approval::{self, Content, Schedule, SendRequest, Submitted},
     contacts::{self, ContactView},

@@ -1,4 +1,4 @@
-//! The Slack plumbing the contact actions share: an ephemeral answer to the
+//! The Slack plumbing interactions share (contact actions, answering a reply): an ephemeral answer to the
 //! clicker, `views.update` on an opened modal, the result view that
 //! replaces a submitted modal, and reading a view's callback id and private
 //! metadata.
@@ -11,7 +11,7 @@ use slack_morphism::prelude::*;
 
 use crate::state::App;
 
-pub(super) async fn ephemeral(
+pub async fn ephemeral(
     app: &App,
     channel: Option<SlackChannelId>,
     user: SlackUserId,
@@ -28,7 +28,7 @@ pub(super) async fn ephemeral(
     Ok(())
 }
 
-pub(super) async fn update_view(
+pub async fn update_view(
     app: &App,
     view_id: SlackViewId,
     hash: Option<String>,
@@ -44,7 +44,7 @@ pub(super) async fn update_view(
     Ok(())
 }
 
-pub(super) fn result_view(
+pub fn result_view(
     app: &App,
     title: &str,
     text: String,
@@ -58,14 +58,14 @@ pub(super) fn result_view(
     ))
 }
 
-pub(super) fn callback_id(view: &SlackView) -> Option<String> {
+pub fn callback_id(view: &SlackView) -> Option<String> {
     match view {
         SlackView::Modal(m) => m.callback_id.as_ref().map(|c| c.0.clone()),
         SlackView::Home(h) => h.callback_id.as_ref().map(|c| c.0.clone()),
     }
 }
 
-pub(super) fn private_metadata(view: &SlackView) -> Option<String> {
+pub fn private_metadata(view: &SlackView) -> Option<String> {
     match view {
         SlackView::Modal(m) => m.private_metadata.clone(),
         SlackView::Home(h) => h.private_metadata.clone(),
