@@ -4,8 +4,11 @@
 //!
 //! Order: address, suppression (overrides consent), consent (marketing
 //! only; transactional mail needs none), frequency cap (marketing only),
-//! quiet hours in the recipient's own time zone (which defers, not skips;
-//! the answer to a keyword the recipient just sent is exempt).
+//! quiet hours in the recipient's own time zone (marketing only, and it
+//! defers, not skips: TCPA's 08:00–21:00 rule is about solicitations, and a
+//! transactional message — a verification code, a receipt, the answer to a
+//! keyword the recipient just sent — answers something the person did just
+//! now, so holding it until morning would only break it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -339,14 +342,15 @@ pub fn decide(
             .and_then(|c| c.timezone.as_deref())
             .and_then(|t| t.parse::<Tz>().ok())
             .unwrap_or(default_tz);
-        // An answer to a keyword the recipient just sent is not held back.
+        // An answer to a keyword the recipient just sent is not held back,
+        // nor is any transactional message (see the module's doc).
         let reply = m
             .source
             .as_deref()
             .is_some_and(crate::domain::is_reply_source);
         if let Some(until) = quiet
             .window(m.channel)
-            .filter(|_| !reply)
+            .filter(|_| marketing && !reply)
             .and_then(|w| quiet_until(w, tz, now))
         {
             verdicts.push(Verdict::Defer(until));
@@ -399,32 +403,37 @@ mod tests {
     }
 
     #[test]
-    fn quiet_hours_hold_back_everything_but_the_answer_to_a_keyword() {
+    fn quiet_hours_hold_back_marketing_and_never_what_answers_the_person() {
         // Arrange: 23:00 in New York (03:00 UTC next day), outside 08:00–21:00.
         let now = utc("2026-06-02T03:00:00Z");
+        let mut promo = sms("promo", "campaign:1");
+        promo.kind = MessageKind::Marketing;
+        promo.contact_id = Some(1);
         let batch = [
             sms("reply", &crate::domain::reply_source(7)),
-            sms("api", "api:order-shipped"),
+            sms("code", "api:verification-code"),
+            promo,
         ];
+        let mut facts = Facts::default();
+        facts.consent.insert((1, Channel::Sms), true);
 
         // Act
         let verdicts = decide(
             &batch,
-            &Facts::default(),
+            &facts,
             &CapsSettings::default(),
             &QuietHoursSettings::default(),
             now,
         );
 
-        // Assert: the STOP confirmation goes now; the rest waits for 08:00 EDT.
+        // Assert: the STOP confirmation and the verification code go now;
+        // the promotion waits for 08:00 EDT.
+        let send = || Verdict::Send {
+            to: "+14155550100".into(),
+        };
         assert_eq!(
             verdicts,
-            vec![
-                Verdict::Send {
-                    to: "+14155550100".into()
-                },
-                Verdict::Defer(utc("2026-06-02T12:00:00Z")),
-            ]
+            vec![send(), send(), Verdict::Defer(utc("2026-06-02T12:00:00Z"))]
         );
     }
 

@@ -386,7 +386,7 @@ storage_test!(
 );
 
 #[test]
-fn quiet_hours_for_sms_default_to_eight_to_nine_recipient_local() {
+fn quiet_hours_for_sms_default_to_eight_to_nine_recipient_local_and_spare_transactional_texts() {
     // Arrange: settings as a fresh install has them; a text claimed at
     // 21:30 in New York (01:30 UTC the next day in summer).
     let settings = Settings::load_from(&Default::default(), Requirements::Offline).unwrap();
@@ -422,9 +422,14 @@ fn quiet_hours_for_sms_default_to_eight_to_nine_recipient_local() {
         })
     );
     assert_eq!(settings.quiet_hours.default_timezone, "America/New_York");
+    // A verification code at 21:30 goes at once: quiet hours hold back
+    // marketing only (the unit tests of `dispatcher::checks` show a
+    // promotion waiting for 08:00).
     assert_eq!(
         verdicts,
-        [Verdict::Defer("2026-06-03T12:00:00Z".parse().unwrap())],
-        "it waits for 08:00 EDT"
+        [Verdict::Send {
+            to: "+14155550100".into()
+        }],
+        "a transactional text is not held until morning"
     );
 }
