@@ -15,6 +15,9 @@
 //!   show it, and a person fixes the number (the flag stays until they
 //!   remove it, e.g. with a metadata patch setting it to `null`).
 //!
+//! An unreachable address is also suppressed (reason `invalid_address`),
+//! so the checks stop the next send to it before the provider.
+//!
 //! Invariants: it runs inside the transaction that fails the message, so
 //! the failure and its consequence commit together; only messages tied to
 //! a contact have one to act on; the address in the flag is the one the
@@ -102,11 +105,13 @@ pub async fn record(
             #[derive(FromQueryResult)]
             struct Meta {
                 metadata: String,
+                email: Option<String>,
+                phone: Option<String>,
             }
             let backend = conn.get_database_backend();
             let Some(row) = Meta::find_by_statement(Statement::from_sql_and_values(
                 backend,
-                "SELECT metadata FROM contacts WHERE id = $1",
+                "SELECT metadata, email, phone FROM contacts WHERE id = $1",
                 [Value::from(contact)],
             ))
             .one(conn)
@@ -135,6 +140,26 @@ pub async fn record(
                 ],
             ))
             .await?;
+            // Suppressed too, so the next send to that address is stopped
+            // by the last-moment checks instead of failing at the provider
+            // again; removing the suppression (a corrected number is a new
+            // address anyway) lifts it.
+            let address = m.address.clone().or(match m.channel {
+                Channel::Email => row.email.clone(),
+                Channel::Sms | Channel::Whatsapp => row.phone.clone(),
+                Channel::Instagram => None,
+            });
+            if let Some(address) = address {
+                super::ledger::suppress(
+                    conn,
+                    m.channel.as_str(),
+                    &address.to_lowercase(),
+                    "invalid_address",
+                    &format!("provider:{provider}"),
+                    now,
+                )
+                .await?;
+            }
             tracing::info!(contact, channel = m.channel.as_str(), address = %masked, provider, "address flagged: the provider says it cannot receive");
         }
     }

@@ -415,6 +415,23 @@ storage_test!(
         }
         assert_eq!(fake.requests().len(), 3, "refusals are not retried");
         assert!(fake.messages().is_empty());
+
+        // Act (2): another send to the number Twilio called invalid.
+        let again = send(&app, &conn, "campaign:twilio-2161x-d", None, &people[1..2]).await;
+
+        // Assert (2): suppressed, so stopped before Twilio.
+        wait_for_state(&conn, &again, "skipped").await;
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM suppressions \
+                 WHERE reason = 'invalid_address' AND source = 'provider:twilio'",
+                vec![]
+            )
+            .await,
+            2
+        );
+        assert_eq!(fake.requests().len(), 3, "nothing more reached Twilio");
         drop(app);
     }
 );
