@@ -168,6 +168,8 @@ pub struct ProviderFacts {
     pub name: String,
     pub requests_per_second: Option<f64>,
     pub webhook: Webhook,
+    /// What the provider says of its own set-up (credentials, sender).
+    pub health: Vec<crate::providers::Health>,
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +274,7 @@ pub fn evaluate(facts: &[ChannelFacts]) -> Vec<Check> {
         out.push(unsubscribe(f));
         out.push(keywords(f));
         out.push(rate_limits(f));
+        out.extend(provider_health(f));
         out.push(approval(f));
         out.extend(webhooks(f));
         out.push(bounces(f));
@@ -283,6 +286,25 @@ pub fn evaluate(facts: &[ChannelFacts]) -> Vec<Check> {
         }
     }
     out
+}
+
+/// Each provider's own checks (credentials accepted, sender set up), one
+/// row each, named after the provider.
+pub fn provider_health(f: &ChannelFacts) -> Vec<Check> {
+    use crate::providers::HealthStatus;
+    f.providers
+        .iter()
+        .flat_map(|p| {
+            p.health.iter().map(move |h| {
+                let reason = format!("{}: {}", p.name, h.reason);
+                match h.status {
+                    HealthStatus::Ok => Check::new(&f.channel, h.item, true, reason),
+                    HealthStatus::Warn => Check::warn(&f.channel, h.item, reason),
+                    HealthStatus::Fail => Check::new(&f.channel, h.item, false, reason),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Every marketing text names who sends it (CTIA).
@@ -680,6 +702,7 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
                 name: p.name().to_string(),
                 requests_per_second: p.limits().requests_per_second,
                 webhook,
+                health: p.health().await,
             });
     }
     let approval = ApprovalFacts {
@@ -911,6 +934,7 @@ mod tests {
                     last_event: Some(crate::clock::now()),
                     settled_sends: 10,
                 },
+                health: Vec::new(),
             }],
             consent: ConsentFacts {
                 marketing_without_consent: Ok(Verdict::Skip(SkipReason::NoConsent)),
@@ -1164,12 +1188,40 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_s_own_health_becomes_rows_that_pass_warn_or_fail() {
+        use crate::providers::{Health, HealthStatus};
+        let mut f = healthy();
+        f.providers[0].health = vec![
+            Health {
+                item: "credentials",
+                status: HealthStatus::Fail,
+                reason: "refused".into(),
+            },
+            Health {
+                item: "sender",
+                status: HealthStatus::Warn,
+                reason: "a number".into(),
+            },
+        ];
+        let rows = provider_health(&f);
+        assert_eq!(rows.len(), 2);
+        assert!(!rows[0].passed && rows[0].reason == "resend: refused");
+        assert!(rows[1].passed && rows[1].warning);
+        assert!(
+            evaluate(&[f])
+                .iter()
+                .any(|c| c.item == "credentials" && !c.passed)
+        );
+    }
+
+    #[test]
     fn webhooks_are_not_applicable_to_smtp_and_say_so() {
         let mut f = healthy();
         f.providers[0] = ProviderFacts {
             name: "smtp".into(),
             requests_per_second: Some(5.0),
             webhook: Webhook::NotApplicable("SMTP has no delivery webhooks"),
+            health: Vec::new(),
         };
         let c = &webhooks(&f)[0];
         assert!(

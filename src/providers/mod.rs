@@ -108,6 +108,25 @@ pub enum RecipientProblem {
     Unreachable,
 }
 
+/// One thing a provider can say about its own set-up, for the doctor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// What is checked, e.g. "credentials", "sender".
+    pub item: &'static str,
+    pub status: HealthStatus,
+    /// Why, in words, naming the setting to change where one is wrong;
+    /// never a secret.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthStatus {
+    Ok,
+    /// Works, but something is worth fixing.
+    Warn,
+    Fail,
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Stable name, used in settings (`[providers.<name>]`) and metrics.
@@ -140,6 +159,13 @@ pub trait Provider: Send + Sync {
     /// every request and pushes its shared limiter back accordingly.
     fn take_pushback(&self) -> Option<Duration> {
         None
+    }
+    /// Checks of its own set-up for the doctor (`warmline doctor`, `/warm
+    /// doctor`): whether its credentials are accepted (one cheap
+    /// authenticated request) and what its configuration lacks. Default:
+    /// nothing beyond the doctor's provider-neutral rows.
+    async fn health(&self) -> Vec<Health> {
+        Vec::new()
     }
     /// When it has no webhook receiver (see [`Registry::webhook_of`]): how
     /// its failures reach warmline instead (the doctor shows it).

@@ -753,3 +753,48 @@ storage_test!(
         drop(app);
     }
 );
+
+storage_test!(
+    the_doctor_checks_twilio_s_credentials_and_recommends_a_messaging_service,
+    |db: TestDb| async move {
+        // Arrange: one app with the right credentials, one with a wrong token.
+        let fake = fake(100).await;
+        let app = spawn(db, &fake, 10.0, |_| {}).await;
+        let other = crate::test_db::TestDb::new(crate::test_db::Backend::Sqlite)
+            .await
+            .unwrap();
+        let wrong = spawn(other, &fake, 10.0, |s| {
+            s.providers.twilio.auth_token = Some("not-the-token".to_string().into());
+        })
+        .await;
+
+        // Act
+        let checks = warmline::doctor::run(&app.app).await.unwrap();
+        let refused = warmline::doctor::run(&wrong.app).await.unwrap();
+
+        // Assert
+        let row = |checks: &[warmline::doctor::Check], item: &str| {
+            checks
+                .iter()
+                .find(|c| c.channel == "sms" && c.item == item)
+                .cloned()
+                .unwrap_or_else(|| panic!("no sms {item} row: {checks:#?}"))
+        };
+        let ok = row(&checks, "credentials");
+        assert!(ok.passed && !ok.warning, "{ok:?}");
+        let sender = row(&checks, "sender");
+        assert!(sender.passed && sender.warning, "{sender:?}");
+        assert!(
+            sender.reason.contains("TWILIO_MESSAGING_SERVICE_SID"),
+            "{sender:?}"
+        );
+        let bad = row(&refused, "credentials");
+        assert!(!bad.passed, "{bad:?}");
+        assert!(bad.reason.contains("TWILIO_AUTH_TOKEN"), "{bad:?}");
+        assert!(
+            !bad.reason.contains("not-the-token"),
+            "no secret in the report"
+        );
+        drop((app, wrong));
+    }
+);

@@ -41,7 +41,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use base64::Engine;
 use serde_json::json;
@@ -223,6 +223,7 @@ impl FakeTwilio {
                 "/2010-04-01/Accounts/{account}/Messages.json",
                 post(create_message),
             )
+            .route("/2010-04-01/Accounts/{account}", get(fetch_account))
             .fallback(|| async { error(404, 20404, "The requested resource was not found") })
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -527,6 +528,38 @@ fn authenticated(headers: &HeaderMap, config: &FakeConfig) -> bool {
         return false;
     };
     decoded == format!("{}:{}", config.account_sid, config.auth_token).as_bytes()
+}
+
+/// `GET /2010-04-01/Accounts/{sid}.json`: the Account resource, after the
+/// same authentication as a send (the doctor's credentials check).
+async fn fetch_account(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let config = &shared.config;
+    let Some(sid) = account.strip_suffix(".json") else {
+        return error(404, 20404, "The requested resource was not found");
+    };
+    if !authenticated(&headers, config) {
+        return error(401, 20003, "Authenticate");
+    }
+    if sid != config.account_sid {
+        return error(404, 20404, "The requested resource was not found");
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({
+            "sid": sid,
+            "friendly_name": "warmline fake account",
+            "status": "active",
+            "type": "Full",
+            "uri": format!("/2010-04-01/Accounts/{sid}.json"),
+        })
+        .to_string(),
+    )
+        .into_response()
 }
 
 async fn create_message(

@@ -228,6 +228,57 @@ impl TwilioProvider {
         Self::new(TwilioConfig::from_settings(s, public_url)?)
     }
 
+    /// `GET /2010-04-01/Accounts/{sid}.json`: the cheapest authenticated
+    /// request, for the doctor.
+    async fn check_credentials(&self) -> super::Health {
+        use super::{Health, HealthStatus};
+        let url = self.endpoint.replace("/Messages.json", ".json");
+        let health = |status, reason: String| Health {
+            item: "credentials",
+            status,
+            reason,
+        };
+        match self
+            .client
+            .get(&url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {
+                let status = r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["status"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| "unknown".into());
+                if status == "active" {
+                    health(
+                        HealthStatus::Ok,
+                        "Twilio accepts them (account active)".into(),
+                    )
+                } else {
+                    health(
+                        HealthStatus::Fail,
+                        format!("the Twilio account is {status}, not active"),
+                    )
+                }
+            }
+            Ok(r) if r.status().as_u16() == 401 || r.status().as_u16() == 404 => health(
+                HealthStatus::Fail,
+                "Twilio refuses them: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN".into(),
+            ),
+            Ok(r) => health(
+                HealthStatus::Fail,
+                format!("Twilio answered HTTP {} to an account check", r.status()),
+            ),
+            Err(e) => health(
+                HealthStatus::Fail,
+                format!("could not reach Twilio: {}", e.without_url()),
+            ),
+        }
+    }
+
     /// The form parameters of one message, in the order they are sent.
     pub fn form(&self, to: &str, body: &str) -> Vec<(&'static str, String)> {
         let mut form = vec![("To", to.to_string()), ("Body", body.to_string())];
@@ -359,6 +410,27 @@ impl Provider for TwilioProvider {
         let mut slot = self.pushback_until.lock().expect("not poisoned");
         let until = slot.take()?;
         until.checked_duration_since(Instant::now())
+    }
+
+    async fn health(&self) -> Vec<super::Health> {
+        use super::{Health, HealthStatus};
+        let sender = match &self.sender {
+            Sender::MessagingService(sid) => Health {
+                item: "sender",
+                status: HealthStatus::Ok,
+                reason: format!("the Messaging Service {sid}"),
+            },
+            Sender::From(from) => Health {
+                item: "sender",
+                status: HealthStatus::Warn,
+                reason: format!(
+                    "the number {}; a Messaging Service (TWILIO_MESSAGING_SERVICE_SID) linked to \
+                     your 10DLC campaign is recommended",
+                    crate::domain::mask_phone(from.as_str())
+                ),
+            },
+        };
+        vec![self.check_credentials().await, sender]
     }
 }
 
