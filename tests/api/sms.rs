@@ -433,3 +433,68 @@ fn quiet_hours_for_sms_default_to_eight_to_nine_recipient_local_and_spare_transa
         "a transactional text is not held until morning"
     );
 }
+
+#[tokio::test]
+async fn a_nudge_can_be_an_sms_when_its_template_is_one() {
+    // Arrange: Ada has a phone and SMS consent; SMS is carried.
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = spawn_on(db, Some(sms_core()), |_| {}).await;
+    spring_contacts(&app).await;
+    let ada = warmline::db::count(
+        &app.app.db,
+        "SELECT CAST(id AS BIGINT) AS n FROM contacts WHERE first_name = 'Ada'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let mut p = crate::helpers::block_action("nudge_template");
+    p["container"] = json!({"type": "view", "view_id": "VNUDGESMS"});
+    p["view"]["id"] = "VNUDGESMS".into();
+    p["view"]["type"] = "modal".into();
+    p["view"]["callback_id"] = "nudge_modal".into();
+    p["view"]["private_metadata"] = ada.to_string().into();
+    p["view"]["title"] = json!({"type": "plain_text", "text": "Nudge"});
+    p["actions"][0] = json!({
+        "type": "static_select", "block_id": "template", "action_id": "nudge_template",
+        "selected_option": {"text": {"type": "plain_text", "text": "SMS: check-in"}, "value": "revival_checkin_sms"},
+        "action_ts": "6.1"
+    });
+
+    // Act (1): choose the SMS template.
+    app.post_interaction(&p).await;
+    app.drain_background().await;
+
+    // Assert (1): an SMS preview, as sent, and no subject to fill.
+    let updates = app.fake.calls_to("views.update");
+    assert_eq!(updates.len(), 1);
+    let view = updates[0].body["view"].clone();
+    let shown = view.to_string();
+    assert!(
+        shown.contains(FOOTER),
+        "the preview shows the text as sent: {shown}"
+    );
+    assert!(shown.contains("segment"), "{shown}");
+    assert!(
+        !shown.contains("\"block_id\":\"subject\""),
+        "no subject for an SMS: {shown}"
+    );
+
+    // Act (2): submit it.
+    let values = json!({
+        "template": {"nudge_template": select("revival_checkin_sms")},
+        "body": {"body": input("Hi {{ first_name }}, coffee next week?")},
+    });
+    let res = submit(&app, &view, "VNUDGESMS", values).await;
+    app.drain_background().await;
+
+    // Assert (2): an SMS send, through the approval policy.
+    assert_eq!(res["response_action"], "update", "{res}");
+    let channel = warmline::db::count(
+        &app.app.db,
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM messages WHERE channel = 'sms' AND contact_id = $1",
+        vec![ada.into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(channel, 1, "one SMS to Ada in the ledger");
+}

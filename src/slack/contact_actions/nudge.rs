@@ -1,6 +1,9 @@
 //! The nudge modal (a card's Nudge button, or `/warm nudge`): opening it,
 //! choosing a marketing template and previewing it for the contact, and
-//! submitting the message for sending through approval.
+//! submitting the message for sending through approval. The template
+//! chooses the channel: an SMS template (offered when a provider carries
+//! SMS) makes the nudge an SMS, with no subject and the text previewed as
+//! sent (sender's name, STOP footer, segments).
 //!
 //! Invariants:
 //! - The modal is opened from the click before any database work; the
@@ -55,21 +58,40 @@ pub fn open_nudge_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
     });
 }
 
-/// Email marketing templates: `(name, label)`.
-fn marketing_templates(app: &App) -> Vec<(String, String)> {
+/// The marketing templates a nudge can start from: email ones, and SMS
+/// ones when a provider carries SMS. `(name, label, channel)`; SMS labels
+/// say so.
+fn marketing_templates(app: &App) -> Vec<(String, String, Channel)> {
+    let sms = app
+        .dispatcher
+        .registry()
+        .for_channel(Channel::Sms)
+        .is_some();
     app.composer
         .catalog()
         .all()
-        .filter(|t| t.channel == Channel::Email && t.kind == crate::templates::Kind::Marketing)
+        .filter(|t| t.kind == crate::templates::Kind::Marketing)
+        .filter(|t| t.channel == Channel::Email || (sms && t.channel == Channel::Sms))
         .map(|t| {
             let label = if t.description.is_empty() {
                 t.name.clone()
             } else {
                 t.description.clone()
             };
-            (t.name.clone(), label)
+            let label = match t.channel {
+                Channel::Email => label,
+                other => format!("{}: {label}", other.label()),
+            };
+            (t.name.clone(), label, t.channel)
         })
         .collect()
+}
+
+/// The channel a nudge goes out on: its template's, else email.
+fn channel_of(app: &App, template: Option<&str>) -> Channel {
+    template
+        .and_then(|t| app.composer.catalog().get(t))
+        .map_or(Channel::Email, |t| t.channel)
 }
 
 /// The contact's fields as template variables (what a send renders with).
@@ -102,6 +124,7 @@ fn nudge_view(
     template: Option<&str>,
 ) -> anyhow::Result<SlackView> {
     let templates = marketing_templates(app);
+    let channel = channel_of(app, template);
     let mut subject = String::new();
     let mut body = String::new();
     let mut preview = "Choose a template, or write the message yourself.".to_string();
@@ -109,6 +132,20 @@ fn nudge_view(
     if let (Some(v), Some(name)) = (contact, template) {
         selected = templates.iter().find(|t| t.0 == name).cloned();
         match app.composer.catalog().render(name, &variables(v)) {
+            Ok(r) if channel == Channel::Sms => {
+                body = r.text.trim().to_string();
+                let text = crate::sms::compose(
+                    &body,
+                    crate::domain::MessageKind::Marketing,
+                    &crate::sms::sender_name(&app.settings),
+                );
+                preview = format!(
+                    "*Preview for {}* (as sent: {})\n{}",
+                    escape(&v.contact.display_name()),
+                    crate::sms::segments_words(&crate::domain::sms_segments(&text)),
+                    quote(&escape(&truncate(&text, 2500)))
+                );
+            }
             Ok(r) => {
                 subject = r.subject.clone().unwrap_or_default();
                 body = r.text.trim().to_string();
@@ -130,17 +167,21 @@ fn nudge_view(
     let name = contact
         .map(|v| v.contact.display_name())
         .unwrap_or_else(|| "…".into());
-    let email = contact.and_then(|v| v.contact.email.clone());
+    let address = contact.and_then(|v| match channel {
+        Channel::Email => v.contact.email.clone(),
+        _ => v.contact.phone.as_deref().map(crate::domain::mask_phone),
+    });
     Ok(app.blocks.view(
         "nudge_modal.json.j2",
         json!({
             "callback_id": NUDGE_MODAL,
             "contact_id": contact_id.to_string(),
             "name": escape(&name),
-            "email": email.as_deref().map(escape),
+            "email": address.as_deref().map(escape),
+            "sms": channel == Channel::Sms,
             "template_action": actions::NUDGE_TEMPLATE,
-            "templates": templates.iter().map(|(n, l)| json!({"name": n, "label": l})).collect::<Vec<_>>(),
-            "selected": selected.map(|(n, l)| json!({"name": n, "label": l})),
+            "templates": templates.iter().map(|(n, l, _)| json!({"name": n, "label": l})).collect::<Vec<_>>(),
+            "selected": selected.map(|(n, l, _)| json!({"name": n, "label": l})),
             "subject": subject,
             "body": body,
             "preview": preview,
@@ -180,7 +221,11 @@ pub(super) async fn submit_nudge(
     user: &str,
     view_id: &str,
 ) -> anyhow::Result<SlackInteractionResponse> {
-    let subject = text_of(values, "subject");
+    let channel = channel_of(
+        app,
+        crate::slack::modal_form::option_of(values, "template").as_deref(),
+    );
+    let subject = text_of(values, "subject").filter(|_| channel == Channel::Email);
     let body = text_of(values, "body");
     let Some(v) = contacts::view(&app.db, contact_id).await? else {
         return result_view(app, "Not sent", "That contact no longer exists.".into());
@@ -189,13 +234,16 @@ pub(super) async fn submit_nudge(
     // mistake is answered on its field instead of failing at send time.
     let vars = variables(&v);
     let mut problems = Vec::new();
-    match &subject {
-        None => problems.push(("subject", "An email needs a subject.".to_string())),
-        Some(s) => {
+    match (&subject, channel) {
+        (None, Channel::Email) => {
+            problems.push(("subject", "An email needs a subject.".to_string()))
+        }
+        (Some(s), _) => {
             if let Err(e) = crate::templates::render_part("subject", s, &vars) {
                 problems.push(("subject", e.to_string()));
             }
         }
+        (None, _) => {}
     }
     match &body {
         None => problems.push(("body", "Write the message.".to_string())),
@@ -205,8 +253,14 @@ pub(super) async fn submit_nudge(
             }
         }
     }
-    if v.contact.email.is_none() {
-        problems.push(("body", "This contact has no email address.".to_string()));
+    match channel {
+        Channel::Email if v.contact.email.is_none() => {
+            problems.push(("body", "This contact has no email address.".to_string()))
+        }
+        Channel::Sms if v.contact.phone.is_none() => {
+            problems.push(("body", "This contact has no phone number.".to_string()))
+        }
+        _ => {}
     }
     if !problems.is_empty() {
         return Ok(errors(problems));
@@ -218,7 +272,7 @@ pub(super) async fn submit_nudge(
         .unwrap_or_else(|| v.contact.display_name());
     let req = SendRequest {
         name: format!("Nudge: {first}"),
-        channel: Channel::Email,
+        channel,
         requested_by: user.to_string(),
         recipients: vec![contact_id],
         content: Content::Inline {
