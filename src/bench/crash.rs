@@ -11,12 +11,19 @@
 //! - **ambiguous**: crash-window messages the provider took no key for,
 //!   marked for a person — each accepted at most once;
 //! - **resume**: time from a restart to the next message the provider accepts.
+//!
+//! The external provider is the test provider's HTTP sink (email, with or
+//! without idempotency keys) or, with `--channel sms`, the fake Twilio: the
+//! child sends through the real Twilio provider, which takes no key, so the
+//! SMS run is the key-less case with Twilio's own wire format, one message a
+//! request. The fake's log names recipients, not ledger ids; each bench
+//! contact gets one text, so the log is reconciled by phone number.
 
 use std::{
     collections::HashMap,
     path::PathBuf,
     process::Stdio,
-    sync::atomic::Ordering,
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -25,15 +32,215 @@ use rand::Rng;
 use sea_orm::{DatabaseConnection, FromQueryResult, Statement};
 use tokio::process::{Child, Command};
 
-use super::dispatch::{fresh_database, message_for, seed_contacts};
-use crate::{
-    dispatcher::ledger,
-    domain::MessageState,
-    providers::test_provider::{Behaviour, Core, serve_sink},
+use super::{
+    dispatch::{fresh_database, message_for, seed_contacts},
+    sms::{PUBLIC_URL, seed_sms_contacts, sms_for},
 };
+use crate::{
+    dispatcher::ledger::{self, NewMessage},
+    domain::MessageState,
+    providers::{
+        test_provider::{Behaviour, Core, serve_sink},
+        twilio::fake::{FakeConfig, FakeTwilio},
+    },
+};
+
+/// The channel a crash run sends on (`--channel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashChannel {
+    Email,
+    Sms,
+}
+
+/// The external provider the `serve` child sends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// The test provider's HTTP sink, honouring idempotency keys or not.
+    TestProvider { idempotent: bool },
+    /// The fake Twilio, through the Twilio provider (no idempotency key).
+    Twilio,
+}
+
+/// A crash run that cannot be set up as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CrashSetupError {
+    #[error("Twilio takes no idempotency key: run `--channel sms` with `--no-idempotency`")]
+    TwilioTakesNoKey,
+}
+
+impl Sink {
+    pub fn for_channel(channel: CrashChannel, idempotent: bool) -> Result<Self, CrashSetupError> {
+        match (channel, idempotent) {
+            (CrashChannel::Email, idempotent) => Ok(Self::TestProvider { idempotent }),
+            (CrashChannel::Sms, false) => Ok(Self::Twilio),
+            (CrashChannel::Sms, true) => Err(CrashSetupError::TwilioTakesNoKey),
+        }
+    }
+
+    fn idempotent(self) -> bool {
+        matches!(self, Self::TestProvider { idempotent: true })
+    }
+
+    /// Whether each kill lands 0–750 ms after the restarted process's first
+    /// send rather than 150–900 ms after its start. The Twilio provider's
+    /// client loads the system's CA roots when `serve` starts (about 1.4 s
+    /// in a debug build, as CI runs it), so kills timed from the start would
+    /// mostly land before sending resumed and test nothing.
+    fn kills_after_first_send(self) -> bool {
+        matches!(self, Self::Twilio)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::TestProvider { idempotent: true } => "idempotent provider",
+            Self::TestProvider { idempotent: false } => "key-less provider",
+            Self::Twilio => "SMS, key-less: Twilio provider to the fake Twilio",
+        }
+    }
+}
+
+/// A running sink and what reconciling its log needs.
+enum Running {
+    Test(Arc<Core>),
+    Twilio {
+        fake: FakeTwilio,
+        /// Ledger id of the one message to each bench phone.
+        ids: HashMap<String, String>,
+    },
+}
+
+impl Running {
+    async fn start(sink: Sink) -> anyhow::Result<(Self, String)> {
+        match sink {
+            Sink::TestProvider { idempotent } => {
+                let core = Core::new(Behaviour {
+                    idempotent,
+                    max_batch: 10,
+                    latency: Duration::from_millis(3),
+                    ..Behaviour::default()
+                });
+                let addr = serve_sink(core.clone()).await?;
+                // A provider rate that spreads a round over a couple of
+                // seconds, so kills land while sending.
+                let table = format!(
+                    "[providers.test]\nurl = \"http://{addr}\"\nidempotent = {idempotent}\nmax_batch = 10\nrequests_per_second = 150.0\n"
+                );
+                Ok((Self::Test(core), table))
+            }
+            Sink::Twilio => {
+                // One text a request: 100 MPS spreads a round of 400 over
+                // about four seconds. The fake enforces the same rate.
+                let fake = FakeTwilio::start(FakeConfig {
+                    requests_per_second: 100,
+                    ..FakeConfig::default()
+                })
+                .await?;
+                let table = format!(
+                    "[providers.twilio]\naccount_sid = \"{}\"\nauth_token = \"{}\"\nfrom = \"{}\"\nurl = \"{}\"\nrequests_per_second = 100.0\n\n\
+                     [server]\npublic_url = \"{PUBLIC_URL}\"\n",
+                    fake.account_sid(),
+                    fake.auth_token(),
+                    fake.number(),
+                    fake.base_url()
+                );
+                Ok((
+                    Self::Twilio {
+                        fake,
+                        ids: HashMap::new(),
+                    },
+                    table,
+                ))
+            }
+        }
+    }
+
+    /// Queues one round of `n` messages (round `r`, `before` messages
+    /// queued so far); returns how many.
+    async fn enqueue_round(
+        &mut self,
+        db: &DatabaseConnection,
+        r: usize,
+        n: usize,
+        before: usize,
+    ) -> anyhow::Result<usize> {
+        let source = format!("crash:{r}");
+        let msgs: Vec<NewMessage> = match self {
+            Self::Test(_) => seed_contacts(db, n)
+                .await?
+                .iter()
+                .map(|c| message_for(&source, *c))
+                .collect(),
+            Self::Twilio { ids, .. } => {
+                let contacts = seed_sms_contacts(db, n, before).await?;
+                contacts
+                    .into_iter()
+                    .map(|(c, phone)| {
+                        let m = sms_for(&source, c);
+                        ids.insert(phone, m.id());
+                        m
+                    })
+                    .collect()
+            }
+        };
+        for chunk in msgs.chunks(1000) {
+            ledger::enqueue(db, chunk, Utc::now()).await?;
+        }
+        Ok(msgs.len())
+    }
+
+    fn accepted_count(&self) -> usize {
+        match self {
+            Self::Test(core) => core.accepted().len(),
+            Self::Twilio { fake, .. } => fake.messages().len(),
+        }
+    }
+
+    async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
+        match self {
+            Self::Test(core) => core.wait_for_accepted(n, timeout).await,
+            Self::Twilio { fake, .. } => fake.wait_for_messages(n, timeout).await,
+        }
+    }
+
+    /// The ledger id of each message the provider accepted, once per
+    /// acceptance; a text to a number the bench never queued for shows as
+    /// `unknown:<number>` (no ledger row can account for it).
+    fn accepted_ids(&self) -> Vec<String> {
+        match self {
+            Self::Test(core) => core.accepted().into_iter().map(|a| a.id).collect(),
+            Self::Twilio { fake, ids } => fake
+                .messages()
+                .into_iter()
+                .map(|m| {
+                    ids.get(&m.to)
+                        .cloned()
+                        .unwrap_or_else(|| format!("unknown:{}", m.to))
+                })
+                .collect(),
+        }
+    }
+
+    fn replays(&self) -> u64 {
+        match self {
+            Self::Test(core) => core.replays.load(Ordering::Relaxed),
+            Self::Twilio { .. } => 0,
+        }
+    }
+
+    /// Requests the provider refused for its rate.
+    fn rate_limited(&self) -> u64 {
+        match self {
+            Self::Test(core) => core.rate_limited.load(Ordering::Relaxed),
+            Self::Twilio { fake, .. } => {
+                fake.requests().iter().filter(|r| r.status == 429).count() as u64
+            }
+        }
+    }
+}
 
 pub struct CrashReport {
     pub trials: usize,
+    pub provider: &'static str,
     pub idempotent: bool,
     pub messages: usize,
     pub sent: i64,
@@ -44,6 +251,8 @@ pub struct CrashReport {
     /// Accepted by the provider but neither sent nor ambiguous in the ledger.
     pub unaccounted: usize,
     pub replays: u64,
+    /// Requests the provider refused for its rate (retried, never lost).
+    pub rate_limited: u64,
     pub unsettled: i64,
     pub kills_mid_send: usize,
     pub resume_ms: Vec<u128>,
@@ -63,14 +272,10 @@ impl std::fmt::Display for CrashReport {
         let max = r.last().copied().unwrap_or(0);
         write!(
             f,
-            "crash safety ({} provider): {} kill -9 trials ({} while sending), {} messages: sent {}, lost {}, duplicates {}, unaccounted {}, \
-             ambiguous {} (of which the provider had accepted {}), unsettled {}, re-sends deduplicated by key {}; \
+            "crash safety ({}): {} kill -9 trials ({} while sending), {} messages: sent {}, lost {}, duplicates {}, unaccounted {}, \
+             ambiguous {} (of which the provider had accepted {}), unsettled {}, re-sends deduplicated by key {}, 429s {}; \
              resume after restart: median {} ms, max {} ms",
-            if self.idempotent {
-                "idempotent"
-            } else {
-                "key-less"
-            },
+            self.provider,
             self.trials,
             self.kills_mid_send,
             self.messages,
@@ -82,6 +287,7 @@ impl std::fmt::Display for CrashReport {
             self.ambiguous_accepted,
             self.unsettled,
             self.replays,
+            self.rate_limited,
             median,
             max
         )
@@ -153,7 +359,8 @@ async fn worker_started_since(
     Ok(n > 0)
 }
 
-/// Runs the benchmark with `binary` as the `warmline` executable.
+/// Runs the benchmark with `binary` as the `warmline` executable, against
+/// the test provider's sink (with or without idempotency keys).
 pub async fn run(
     binary: PathBuf,
     trials: usize,
@@ -161,25 +368,37 @@ pub async fn run(
     idempotent: bool,
     pg_url: Option<&str>,
 ) -> anyhow::Result<CrashReport> {
+    run_with(
+        binary,
+        Sink::TestProvider { idempotent },
+        trials,
+        messages_per_round,
+        pg_url,
+    )
+    .await
+}
+
+/// Runs the benchmark with `binary` as the `warmline` executable, sending
+/// to `sink`.
+pub async fn run_with(
+    binary: PathBuf,
+    sink: Sink,
+    trials: usize,
+    messages_per_round: usize,
+    pg_url: Option<&str>,
+) -> anyhow::Result<CrashReport> {
     crate::install_crypto_provider();
-    let core = Core::new(Behaviour {
-        idempotent,
-        max_batch: 10,
-        latency: Duration::from_millis(3),
-        ..Behaviour::default()
-    });
-    let sink = serve_sink(core.clone()).await?;
+    let (mut provider, provider_table) = Running::start(sink).await?;
     let (db, url) = fresh_database(pg_url).await?;
     let dir =
         std::env::temp_dir().join(format!("warmline-crash-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("warmline.toml");
-    // A provider rate that spreads a round over a couple of seconds, so kills
-    // land while sending; short leases so PostgreSQL recovery is quick too.
+    // Short leases so PostgreSQL recovery is quick too.
     std::fs::write(
         &config,
         format!(
-            "[providers.test]\nurl = \"http://{sink}\"\nidempotent = {idempotent}\nmax_batch = 10\nrequests_per_second = 150.0\n\n\
+            "{provider_table}\n\
              [dispatcher]\nlease_secs = 3\nheartbeat_secs = 1\npoll_interval_ms = 100\nretry_base_secs = 0.2\n\n\
              [caps]\nmarketing_per_day = 1000000\nmarketing_per_week = 1000000\n\n[log]\nlevel = \"warn\"\n"
         ),
@@ -202,53 +421,54 @@ pub async fn run(
     };
 
     let mut total = 0usize;
-    let mut round = 0usize;
-    let mut enqueue_round = |db: DatabaseConnection| {
-        round += 1;
-        let r = round;
-        async move {
-            let contacts = seed_contacts(&db, messages_per_round).await?;
-            let msgs: Vec<_> = contacts
-                .iter()
-                .map(|c| message_for(&format!("crash:{r}"), *c))
-                .collect();
-            for chunk in msgs.chunks(1000) {
-                ledger::enqueue(&db, chunk, Utc::now()).await?;
-            }
-            anyhow::Ok(msgs.len())
-        }
-    };
-    total += enqueue_round(db.clone()).await?;
+    let mut round = 1usize;
+    total += provider
+        .enqueue_round(&db, round, messages_per_round, total)
+        .await?;
 
     let mut rng = rand::rng();
     let mut resume_ms = Vec::new();
     let mut kills_mid_send = 0;
     for _ in 0..trials {
         if unsettled(&db).await? == 0 {
-            total += enqueue_round(db.clone()).await?;
+            round += 1;
+            total += provider
+                .enqueue_round(&db, round, messages_per_round, total)
+                .await?;
         }
-        let before = core.accepted().len();
+        let before = provider.accepted_count();
         let started = Instant::now();
         let mut child = harness.spawn()?;
         let kill_after = Duration::from_millis(rng.random_range(150..900));
-        // Note when sending resumed, if it does before the kill.
-        let resumed = core.wait_for_accepted(before + 1, kill_after).await;
-        if resumed {
-            resume_ms.push(started.elapsed().as_millis());
-            tokio::time::sleep(kill_after.saturating_sub(started.elapsed())).await;
-            kills_mid_send += 1;
+        if sink.kills_after_first_send() {
+            if provider
+                .wait_for_accepted(before + 1, Duration::from_secs(60))
+                .await
+            {
+                resume_ms.push(started.elapsed().as_millis());
+                tokio::time::sleep(kill_after - Duration::from_millis(150)).await;
+                kills_mid_send += 1;
+            }
+        } else {
+            // Note when sending resumed, if it does before the kill.
+            let resumed = provider.wait_for_accepted(before + 1, kill_after).await;
+            if resumed {
+                resume_ms.push(started.elapsed().as_millis());
+                tokio::time::sleep(kill_after.saturating_sub(started.elapsed())).await;
+                kills_mid_send += 1;
+            }
         }
         child.start_kill()?; // SIGKILL
         child.wait().await?;
     }
 
     // Final run: drain everything, then stop cleanly.
-    let before = core.accepted().len();
+    let before = provider.accepted_count();
     let started = Instant::now();
     let spawned_at = Utc::now();
     let mut child = harness.spawn()?;
     if unsettled(&db).await? > 0
-        && core
+        && provider
             .wait_for_accepted(before + 1, Duration::from_secs(60))
             .await
     {
@@ -277,8 +497,8 @@ pub async fn run(
     // Reconcile.
     let rows = ledger_rows(&db).await?;
     let mut accepted: HashMap<String, usize> = HashMap::new();
-    for a in core.accepted() {
-        *accepted.entry(a.id).or_default() += 1;
+    for id in provider.accepted_ids() {
+        *accepted.entry(id).or_default() += 1;
     }
     let mut lost = 0;
     let mut ambiguous_accepted = 0;
@@ -309,7 +529,8 @@ pub async fn run(
         .sum::<usize>();
     let report = CrashReport {
         trials,
-        idempotent,
+        provider: sink.label(),
+        idempotent: sink.idempotent(),
         messages: total,
         sent: rows
             .iter()
@@ -323,7 +544,8 @@ pub async fn run(
         lost,
         duplicates,
         unaccounted,
-        replays: core.replays.load(Ordering::Relaxed),
+        replays: provider.replays(),
+        rate_limited: provider.rate_limited(),
         unsettled: unsettled(&db).await?,
         kills_mid_send,
         resume_ms,

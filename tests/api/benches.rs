@@ -114,6 +114,58 @@ async fn crash_bench_loses_nothing_and_sends_nothing_twice() {
     }
 }
 
+/// 60 texts at 20 MPS through the Twilio provider to the fake Twilio:
+/// every text once, no one-second window over the limit, no 20429.
+#[tokio::test]
+async fn sms_bench_sends_each_text_once_within_the_mps() {
+    // Arrange / Act: headroom for a busy CI machine, as the rate bench's
+    // small run; the figures in docs/benchmarks.md use the default.
+    let r = warmline::bench::sms::run(60, 20, None, Some(0.85))
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(r.is_correct(), "{r}");
+    assert_eq!(r.delivered, 60, "{r}");
+    assert_eq!(r.duplicates, 0, "{r}");
+    assert_eq!(r.sent, 60, "{r}");
+    assert!(r.max_in_any_second <= 20, "{r}");
+    assert!(r.windows.iter().all(|w| *w <= 20), "{r}");
+    assert_eq!(r.rate_limited, 0, "{r}");
+}
+
+/// kill -9 of the real binary while it texts through Twilio (no key):
+/// nothing lost, nothing twice, every crash-window text `ambiguous`.
+#[tokio::test]
+async fn sms_crash_bench_loses_nothing_and_sends_nothing_twice() {
+    // Arrange
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_warmline"));
+    let sink =
+        warmline::bench::crash::Sink::for_channel(warmline::bench::crash::CrashChannel::Sms, false)
+            .unwrap();
+
+    // Act
+    let r = warmline::bench::crash::run_with(binary, sink, 5, 150, None)
+        .await
+        .unwrap();
+
+    // Assert: each text either sent or ambiguous (none lost, none twice,
+    // none the fake created that the ledger cannot account for).
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(r.sent + r.ambiguous, r.messages as i64, "{r}");
+    assert_eq!(r.duplicates, 0, "{r}");
+    assert_eq!(r.unaccounted, 0, "{r}");
+    assert_eq!(r.replays, 0, "Twilio takes no key: {r}");
+}
+
+#[test]
+fn the_sms_crash_bench_refuses_idempotency_keys() {
+    let e =
+        warmline::bench::crash::Sink::for_channel(warmline::bench::crash::CrashChannel::Sms, true)
+            .unwrap_err();
+    assert!(e.to_string().contains("--no-idempotency"), "{e}");
+}
+
 /// A small warmth decay pass: every contact scored on the first pass,
 /// nothing rewritten at the same time, every interaction read.
 async fn assert_warmth_pass(pg_url: Option<&str>) {
