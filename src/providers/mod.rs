@@ -22,6 +22,7 @@
 //! providers and picks one per channel. `docs/adding-a-provider.md` is the
 //! checklist for a new one.
 
+pub mod pushback;
 pub mod registry;
 pub mod resend;
 pub mod settings;

@@ -23,6 +23,20 @@ use serde::{Deserialize, Serialize};
 
 use super::{Limits, OutgoingMessage, Provider, SendOutcome};
 
+/// The most of `times` (in order) that fall in any sliding one-second
+/// window: what a provider's "N requests a second" limit counts. The test
+/// provider and the fakes report their requests with it.
+pub fn max_in_any_second(times: &[Instant]) -> usize {
+    let (mut max, mut start) = (0, 0);
+    for end in 0..times.len() {
+        while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        max = max.max(end - start + 1);
+    }
+    max
+}
+
 /// `[providers.test]` (only in builds with the `test-support` feature).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -130,16 +144,7 @@ impl Core {
 
     /// The largest number of requests seen in any sliding one-second window.
     pub fn max_requests_in_any_second(&self) -> usize {
-        let times = self.request_times();
-        let mut max = 0;
-        let mut start = 0;
-        for end in 0..times.len() {
-            while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
-                start += 1;
-            }
-            max = max.max(end - start + 1);
-        }
-        max
+        max_in_any_second(&self.request_times())
     }
 
     /// Handles one request of `batch`.

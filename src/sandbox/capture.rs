@@ -168,6 +168,11 @@ pub struct CaptureEvent {
     pub detail: Option<String>,
 }
 
+/// A capture with its message's ledger state; callers add the filter.
+const CAPTURES: &str = "SELECT o.message_id, o.channel, o.provider, o.kind, o.recipient, \
+     o.content, o.captured_at, m.state \
+     FROM sandbox_outbox o LEFT JOIN messages m ON m.id = o.message_id";
+
 #[derive(FromQueryResult)]
 struct Row {
     message_id: String,
@@ -193,10 +198,7 @@ pub async fn list(db: &DatabaseConnection, limit: u64) -> anyhow::Result<Vec<Cap
     let backend = db.get_database_backend();
     let rows = Row::find_by_statement(Statement::from_sql_and_values(
         backend,
-        "SELECT o.message_id, o.channel, o.provider, o.kind, o.recipient, o.content, \
-                o.captured_at, m.state \
-         FROM sandbox_outbox o LEFT JOIN messages m ON m.id = o.message_id \
-         ORDER BY o.captured_at DESC, o.message_id DESC LIMIT $1",
+        format!("{CAPTURES} ORDER BY o.captured_at DESC, o.message_id DESC LIMIT $1"),
         [Value::from(limit as i64)],
     ))
     .all(db)
@@ -248,10 +250,7 @@ pub async fn find(
 ) -> anyhow::Result<Option<(Capture, serde_json::Value)>> {
     let row = Row::find_by_statement(Statement::from_sql_and_values(
         db.get_database_backend(),
-        "SELECT o.message_id, o.channel, o.provider, o.kind, o.recipient, o.content, \
-                o.captured_at, m.state \
-         FROM sandbox_outbox o LEFT JOIN messages m ON m.id = o.message_id \
-         WHERE o.message_id = $1",
+        format!("{CAPTURES} WHERE o.message_id = $1"),
         [Value::from(message_id)],
     ))
     .one(db)

@@ -34,11 +34,8 @@ pub mod webhook;
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -146,7 +143,7 @@ pub struct ResendProvider {
     max_batch: usize,
     batch_tags: AtomicBool,
     /// Until when Resend said its window is spent (`ratelimit-remaining: 0`).
-    pushback_until: Mutex<Option<Instant>>,
+    pushback_until: crate::providers::pushback::Pushback,
 }
 
 impl std::fmt::Debug for ResendProvider {
@@ -179,7 +176,7 @@ impl ResendProvider {
             requests_per_second: config.requests_per_second,
             max_batch: config.max_batch.clamp(1, MAX_BATCH),
             batch_tags: AtomicBool::new(config.batch_tags),
-            pushback_until: Mutex::new(None),
+            pushback_until: Default::default(),
         })
     }
 
@@ -230,10 +227,8 @@ impl ResendProvider {
 
     fn note_signals(&self, signals: &RateSignals) {
         if signals.remaining == Some(0) {
-            let wait = signals.reset.unwrap_or(Duration::from_secs(1));
-            let until = Instant::now() + wait;
-            let mut slot = self.pushback_until.lock().expect("not poisoned");
-            *slot = Some(slot.map_or(until, |u| u.max(until)));
+            self.pushback_until
+                .hold(signals.reset.unwrap_or(Duration::from_secs(1)));
         }
     }
 
@@ -377,10 +372,7 @@ impl Provider for ResendProvider {
     }
 
     fn take_pushback(&self) -> Option<Duration> {
-        let until = self.pushback_until.lock().expect("not poisoned").take()?;
-        until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
+        self.pushback_until.take()
     }
 }
 

@@ -295,14 +295,7 @@ impl FakeTwilio {
     /// The most requests that arrived in any sliding one-second window.
     pub fn max_requests_in_any_second(&self) -> usize {
         let times: Vec<Instant> = self.inner().requests.iter().map(|r| r.at).collect();
-        let (mut max, mut start) = (0, 0);
-        for end in 0..times.len() {
-            while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
-                start += 1;
-            }
-            max = max.max(end - start + 1);
-        }
-        max
+        crate::providers::test_provider::max_in_any_second(&times)
     }
 
     /// Waits until at least `n` messages were created; false on timeout.

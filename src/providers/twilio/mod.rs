@@ -39,10 +39,7 @@ pub mod settings;
 pub mod signature;
 pub mod webhook;
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -164,7 +161,7 @@ pub struct TwilioProvider {
     status_callback: String,
     requests_per_second: f64,
     /// Until when Twilio said to slow down (429, 20429, 30022).
-    pushback_until: Mutex<Option<Instant>>,
+    pushback_until: crate::providers::pushback::Pushback,
 }
 
 impl std::fmt::Debug for TwilioProvider {
@@ -217,7 +214,7 @@ impl TwilioProvider {
             sender: config.sender,
             status_callback: config.status_callback,
             requests_per_second: config.requests_per_second,
-            pushback_until: Mutex::new(None),
+            pushback_until: Default::default(),
         })
     }
 
@@ -291,9 +288,7 @@ impl TwilioProvider {
     }
 
     fn hold(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut slot = self.pushback_until.lock().expect("not poisoned");
-        *slot = Some(slot.map_or(until, |u| u.max(until)));
+        self.pushback_until.hold(wait);
     }
 
     async fn send_one(&self, m: &OutgoingMessage) -> SendOutcome {
@@ -407,9 +402,7 @@ impl Provider for TwilioProvider {
     }
 
     fn take_pushback(&self) -> Option<Duration> {
-        let mut slot = self.pushback_until.lock().expect("not poisoned");
-        let until = slot.take()?;
-        until.checked_duration_since(Instant::now())
+        self.pushback_until.take()
     }
 
     async fn health(&self) -> Vec<super::Health> {
