@@ -23,6 +23,7 @@ pub mod email;
 pub mod error_reporting;
 pub mod import;
 pub mod inbound;
+pub mod instagram;
 pub mod interactions;
 pub mod jobs;
 #[path = "../migrations/mod.rs"]
@@ -42,6 +43,7 @@ pub mod templates;
 pub mod triggers;
 pub mod warmth;
 pub mod webhooks;
+pub mod whatsapp;
 
 /// Installs rustls' process-wide crypto provider (ring). Every crate in the
 /// graph that speaks TLS uses ring; without this, the first TLS handshake

@@ -251,8 +251,9 @@ fn configured_secrets(settings: &Settings) -> Vec<String> {
     );
     secrets.extend(
         settings
-            .providers
+            .meta
             .secrets()
+            .chain(settings.providers.secrets())
             .map(|s| s.expose_secret().to_owned()),
     );
     secrets

@@ -22,6 +22,8 @@
 //! providers and picks one per channel. `docs/adding-a-provider.md` is the
 //! checklist for a new one.
 
+pub mod instagram;
+pub mod meta;
 pub mod pushback;
 pub mod registry;
 pub mod resend;
@@ -31,6 +33,7 @@ pub mod smtp;
 pub mod test_provider;
 pub mod twilio;
 pub mod webhook;
+pub mod whatsapp;
 
 pub use registry::Registry;
 

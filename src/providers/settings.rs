@@ -10,8 +10,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{
-    resend::settings::ResendSettings, smtp::settings::SmtpSettings,
-    twilio::settings::TwilioSettings,
+    instagram::settings::InstagramSettings, resend::settings::ResendSettings,
+    smtp::settings::SmtpSettings, twilio::settings::TwilioSettings,
+    whatsapp::settings::WhatsappSettings,
 };
 use crate::{domain::Channel, settings::env::EnvVar};
 
@@ -21,6 +22,8 @@ pub struct ProvidersSettings {
     pub resend: ResendSettings,
     pub smtp: SmtpSettings,
     pub twilio: TwilioSettings,
+    pub whatsapp: WhatsappSettings,
+    pub instagram: InstagramSettings,
     /// The test provider exists only in builds with the `test-support`
     /// feature: a release build refuses `[providers.test]` as an unknown
     /// key, so it can never be configured to "send" to a test sink.
@@ -36,6 +39,8 @@ impl ProvidersSettings {
             .secrets()
             .chain(self.smtp.secrets())
             .chain(self.twilio.secrets())
+            .chain(self.whatsapp.secrets())
+            .chain(self.instagram.secrets())
     }
 }
 
@@ -44,6 +49,8 @@ pub const ENABLED_BY: &[(Channel, &str)] = &[
     super::resend::settings::ENABLED_BY,
     super::smtp::settings::ENABLED_BY,
     super::twilio::settings::ENABLED_BY,
+    super::whatsapp::settings::ENABLED_BY,
+    super::instagram::settings::ENABLED_BY,
 ];
 
 /// Every provider's environment variables.
@@ -51,4 +58,8 @@ pub const ENV: &[&[EnvVar]] = &[
     super::resend::settings::ENV,
     super::smtp::settings::ENV,
     super::twilio::settings::ENV,
+    super::whatsapp::settings::ENV,
+    super::instagram::settings::ENV,
+    // `[meta]`: shared by WhatsApp and Instagram.
+    super::meta::settings::ENV,
 ];

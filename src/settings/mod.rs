@@ -41,6 +41,11 @@ pub struct Settings {
     pub email: EmailSettings,
     /// `[sms]`: price per segment, Advanced Opt-Out, the sender's name.
     pub sms: crate::sms::settings::SmsSettings,
+    /// `[meta]`: Meta's app secret, verify token and Graph API base, shared
+    /// by WhatsApp and Instagram.
+    pub meta: crate::providers::meta::settings::MetaSettings,
+    /// `[whatsapp]`: the messaging tier.
+    pub whatsapp: crate::whatsapp::settings::WhatsappChannelSettings,
     /// `[api]`: the host CRM's JSON API.
     pub api: ApiSettings,
     pub triggers: crate::triggers::settings::TriggerSettings,

@@ -1,0 +1,3 @@
+//! Instagram messaging provider (settings so far).
+
+pub mod settings;

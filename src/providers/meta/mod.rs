@@ -1,0 +1,3 @@
+//! Meta's Graph API, shared by WhatsApp and Instagram: settings (`[meta]`).
+
+pub mod settings;

@@ -1,0 +1,3 @@
+//! WhatsApp Cloud API provider (settings so far).
+
+pub mod settings;
