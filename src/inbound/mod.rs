@@ -59,6 +59,7 @@ mod message;
 mod notice;
 pub mod settings;
 mod store;
+pub mod window;
 
 pub use settings::InboundSettings;
 
