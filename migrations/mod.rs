@@ -17,6 +17,7 @@ mod m20261126_000010_drop_warmth_index;
 mod m20261126_000011_contacts_fillfactor;
 mod m20261126_000012_partial_message_indexes;
 mod m20261207_000013_sandbox_outbox;
+mod m20261207_000014_whatsapp_templates;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000011_contacts_fillfactor::Migration),
             Box::new(m20261126_000012_partial_message_indexes::Migration),
             Box::new(m20261207_000013_sandbox_outbox::Migration),
+            Box::new(m20261207_000014_whatsapp_templates::Migration),
         ]
     }
 }

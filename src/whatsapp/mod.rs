@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod settings;
+pub mod templates;
 
 pub use content::{TemplateCategory, TemplateMessage, WhatsappContent};
 pub use settings::{MessagingTier, WhatsappChannelSettings};
