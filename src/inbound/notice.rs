@@ -99,12 +99,23 @@ pub(super) async fn post_to_slack(app: &App, notice: &Notice) -> anyhow::Result<
     };
     let text = notice.text();
     let mut content = SlackMessageContent::new().with_text(text.clone());
-    // An ordinary SMS reply from a known contact can be answered from Slack.
-    if notice.action == Action::None
-        && notice.known
-        && super::answer::answerable(app, notice.channel)
-    {
-        content = content.with_blocks(super::answer::blocks(app, &text, notice.inbound_id)?);
+    // An ordinary reply can be answered from Slack: on SMS from a known
+    // contact (consent is theirs), on WhatsApp and Instagram from anyone
+    // who wrote (they opened the conversation). An unknown Instagram
+    // sender can also be linked to a contact.
+    let carried = super::answer::answerable(app, notice.channel);
+    let answer = notice.action == Action::None
+        && carried
+        && (notice.known || notice.channel != Channel::Sms && notice.channel != Channel::Email);
+    let link = !notice.known && notice.channel == Channel::Instagram;
+    if answer || link {
+        content = content.with_blocks(super::answer::blocks(
+            app,
+            &text,
+            notice.inbound_id,
+            answer,
+            link,
+        )?);
     }
     let mut req = SlackApiChatPostMessageRequest::new(channel.clone().into(), content);
     if let Some(ts) = thread_ts {

@@ -52,3 +52,10 @@ pub const CAMPAIGN_RESCHEDULE_SUBMIT: &str = "campaign_reschedule_submit";
 pub const INBOUND_ANSWER: &str = "inbound_answer";
 /// `callback_id` of the modal an answer is written in.
 pub const INBOUND_ANSWER_SUBMIT: &str = "inbound_answer_submit";
+/// In the answer modal (WhatsApp, window closed): the template chosen;
+/// the modal is re-rendered with one input per parameter.
+pub const INBOUND_ANSWER_TEMPLATE: &str = "inbound_answer_template";
+/// On an Instagram DM from an unknown sender: link the sender to a contact.
+pub const INBOUND_LINK: &str = "inbound_link";
+/// `callback_id` of the modal a sender is linked in.
+pub const INBOUND_LINK_SUBMIT: &str = "inbound_link_submit";
