@@ -38,6 +38,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use serde::Serialize;
 
+pub mod meta;
 pub mod sender_auth;
 pub mod settings;
 
@@ -145,6 +146,8 @@ pub struct ChannelFacts {
     pub rates: Rates,
     /// SMS only: what CTIA and the TCPA ask of texts.
     pub sms: Option<SmsFacts>,
+    /// WhatsApp and Instagram: verify token, templates, tier, window.
+    pub meta: Option<meta::MetaFacts>,
 }
 
 /// What the doctor found about SMS composition and timing.
@@ -249,6 +252,15 @@ pub async fn run(app: &App) -> anyhow::Result<Vec<Check>> {
         .rposition(|c| c.channel == Channel::Email.as_str())
         .map_or(checks.len(), |i| i + 1);
     checks.splice(at..at, sender);
+    let carried: Vec<String> = app
+        .dispatcher
+        .registry()
+        .all()
+        .map(|p| p.channel().as_str().to_string())
+        .collect();
+    if !carried.is_empty() {
+        checks.extend(unconfigured(&carried));
+    }
     Ok(checks)
 }
 
@@ -284,8 +296,42 @@ pub fn evaluate(facts: &[ChannelFacts]) -> Vec<Check> {
             out.push(sms_footer(&f.channel, sms));
             out.push(sms_quiet_hours(&f.channel, sms));
         }
+        if let Some(m) = &f.meta {
+            out.extend(meta::verdicts(m).into_iter().map(|v| Check {
+                channel: f.channel.clone(),
+                item: v.item,
+                passed: v.passed,
+                warning: v.warning,
+                reason: v.reason,
+            }));
+        }
     }
     out
+}
+
+/// Meta's channels that no provider carries: one passing row each naming
+/// what turns it on (an unused channel does not fail a deploy gate, but it
+/// never silently disappears from the report).
+pub fn unconfigured(carried: &[String]) -> Vec<Check> {
+    [
+        crate::providers::whatsapp::settings::ENABLED_BY,
+        crate::providers::instagram::settings::ENABLED_BY,
+    ]
+    .into_iter()
+    .filter(|(c, _)| !carried.iter().any(|k| k == c.as_str()))
+    .map(|(c, setting)| {
+        Check::new(
+            c.as_str(),
+            items::PROVIDERS,
+            true,
+            format!(
+                "not configured: set {setting} to turn {} on ({})",
+                c.label(),
+                meta::window_rule(c).unwrap_or_default()
+            ),
+        )
+    })
+    .collect()
 }
 
 /// Each provider's own checks (credentials accepted, sender set up), one
@@ -565,12 +611,19 @@ pub fn webhooks(f: &ChannelFacts) -> Vec<Check> {
                     None => "no verified event yet".to_string(),
                 };
                 if !secret_set {
+                    let (setting, refused) = match f.channel.as_str() {
+                        "whatsapp" | "instagram" => {
+                            ("META_APP_SECRET", "incoming messages and statuses")
+                        }
+                        "sms" => ("TWILIO_AUTH_TOKEN", "incoming texts and statuses"),
+                        _ => ("RESEND_WEBHOOK_SECRET", "bounces and complaints"),
+                    };
                     Check::new(
                         &f.channel,
                         items::WEBHOOK,
                         false,
                         format!(
-                            "{}: no webhook secret (set RESEND_WEBHOOK_SECRET), so bounces and complaints are refused; {last}",
+                            "{}: no webhook secret (set {setting}), so {refused} are refused; {last}",
                             p.name
                         ),
                     )
@@ -728,6 +781,7 @@ pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<Channel
             keywords: keywords.clone(),
             approval: approval.clone(),
             sms: (channel == Channel::Sms).then(|| sms_facts(app)),
+            meta: meta::gather(&app.settings, &app.db, channel).await?,
         });
     }
     Ok(out)
@@ -962,6 +1016,7 @@ mod tests {
                 complained: 1,
             },
             sms: None,
+            meta: None,
         }
     }
 

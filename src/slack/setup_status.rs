@@ -15,7 +15,11 @@
 //! - Secrets are never shown, only whether they are set; settings are named
 //!   by their environment variable.
 //! - Only [`State::Missing`] rows count as missing, and each carries the
-//!   setting that fixes it.
+//!   setting that fixes it (or, for WhatsApp templates never synced, says
+//!   the command that does).
+//! - WhatsApp and Instagram add, once carried, the rows of
+//!   [`crate::doctor::meta`] (verify token, templates, tier, the window
+//!   rule): the same facts and verdicts as the doctor.
 //! - Reads only: settings, the registry, and `provider_events` (events that
 //!   passed signature verification).
 
@@ -181,6 +185,8 @@ pub struct ChannelFacts {
     pub channel: Channel,
     /// The provider carrying it, if any.
     pub carrier: Option<ProviderFacts>,
+    /// WhatsApp and Instagram: Meta's own facts.
+    pub meta: Option<crate::doctor::meta::MetaFacts>,
 }
 
 #[derive(Debug, Clone)]
@@ -222,7 +228,10 @@ fn enabled_by(channel: Channel) -> Option<&'static str> {
 
 /// The whole status as of `now`.
 pub async fn gather(app: &App, now: DateTime<Utc>) -> anyhow::Result<SetupStatus> {
-    let channels = channel_facts(app.dispatcher.registry(), &app.db).await?;
+    let mut channels = channel_facts(app.dispatcher.registry(), &app.db).await?;
+    for c in &mut channels {
+        c.meta = crate::doctor::meta::gather(&app.settings, &app.db, c.channel).await?;
+    }
     Ok(build(&app.settings, &channels, now))
 }
 
@@ -259,7 +268,11 @@ pub async fn channel_facts(
                 })
             }
         };
-        out.push(ChannelFacts { channel, carrier });
+        out.push(ChannelFacts {
+            channel,
+            carrier,
+            meta: None,
+        });
     }
     Ok(out)
 }
@@ -392,10 +405,14 @@ fn channel(settings: &Settings, facts: &ChannelFacts, now: DateTime<Utc>) -> Sec
                         format!("{label}: webhook secret set · {last}"),
                     )
                 } else {
+                    let refused = match c {
+                        Channel::Email => "bounces and complaints",
+                        _ => "incoming messages and statuses",
+                    };
                     Integration::missing(
                         "Delivery webhook",
                         format!(
-                            "{label}: no valid webhook secret, so bounces and complaints are refused · {last}"
+                            "{label}: no valid webhook secret, so {refused} are refused · {last}"
                         ),
                         secret_setting,
                     )
@@ -405,6 +422,25 @@ fn channel(settings: &Settings, facts: &ChannelFacts, now: DateTime<Utc>) -> Sec
                 Integration::new("Delivery webhook", State::NotAvailable, *how)
             }
         });
+    }
+    if let (Some(_), Some(m)) = (&facts.carrier, &facts.meta) {
+        use crate::doctor::meta::items;
+        for v in crate::doctor::meta::verdicts(m) {
+            let name = match v.item {
+                items::VERIFY_TOKEN => "Webhook verify token",
+                items::TEMPLATES => "Templates",
+                items::TIER => "Messaging tier",
+                _ => "Conversation window",
+            };
+            rows.push(match (v.passed, v.setting) {
+                (false, Some(setting)) => Integration::missing(name, v.reason, setting),
+                (false, None) => Integration::new(name, State::Missing, v.reason),
+                (true, _) if v.warning => {
+                    Integration::ok(name, format!(":warning: {}", v.reason))
+                }
+                (true, _) => Integration::ok(name, v.reason),
+            });
+        }
     }
     let mut title = c.label().to_string();
     if let Some(first) = title.get_mut(..1) {
@@ -484,6 +520,7 @@ mod tests {
             .map(|channel| ChannelFacts {
                 channel,
                 carrier: None,
+                meta: None,
             })
             .to_vec()
     }
