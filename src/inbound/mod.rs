@@ -55,6 +55,7 @@
 
 pub mod answer;
 pub mod keywords;
+pub mod link;
 mod message;
 mod notice;
 pub mod settings;

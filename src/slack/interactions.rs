@@ -77,6 +77,8 @@ pub async fn handle(
                     super::contact_actions::on_action(app, &ev, action).await?;
                 } else if crate::inbound::answer::handles(&action.action_id.0) {
                     crate::inbound::answer::on_action(app, &ev, action).await?;
+                } else if crate::inbound::link::handles(&action.action_id.0) {
+                    crate::inbound::link::on_action(app, &ev, action).await?;
                 } else {
                     tracing::debug!(action = %action.action_id.0, "no handler for action");
                 }
@@ -100,6 +102,9 @@ pub async fn handle(
         }
         SlackInteractionEvent::ViewSubmission(ev) if crate::inbound::answer::owns_view(&ev) => {
             return crate::inbound::answer::on_view_submission(app, &ev).await;
+        }
+        SlackInteractionEvent::ViewSubmission(ev) if crate::inbound::link::owns_view(&ev) => {
+            return crate::inbound::link::on_view_submission(app, &ev).await;
         }
         other => {
             tracing::debug!(kind = ?std::mem::discriminant(&other), "ignoring an interaction type we do not use");
