@@ -150,10 +150,18 @@ impl Integration {
             let names: Vec<String> = setting
                 .split(" or ")
                 .map(|alt| {
-                    alt.split(" and ")
+                    // "A, B and C": the last pair joined by "and".
+                    let vars: Vec<String> = alt
+                        .split(" and ")
+                        .flat_map(|s| s.split(", "))
                         .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
+                        .collect();
+                    match vars.split_last() {
+                        Some((last, rest)) if !rest.is_empty() => {
+                            format!("{} and {last}", rest.join(", "))
+                        }
+                        _ => vars.join(""),
+                    }
                 })
                 .collect();
             line.push_str(&format!(" → set {}", names.join(" or ")));

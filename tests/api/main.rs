@@ -20,6 +20,7 @@ mod campaign_threads;
 mod campaigns;
 mod cli;
 mod contacts_api;
+mod convo;
 mod delivery_alerts;
 mod dispatcher;
 mod doctor;
