@@ -200,7 +200,9 @@ storage_test!(
         );
         assert!(blocks.contains(":warning: *SPF record*"), "{blocks}");
         assert!(blocks.contains(":x: *DMARC record*"), "{blocks}");
-        assert!(text.contains("10 passed, 1 failed"), "{text}");
+        // The ten email rows, and one "not configured" row for each of
+        // WhatsApp and Instagram.
+        assert!(text.contains("12 passed, 1 failed"), "{text}");
     }
 );
 
@@ -264,9 +266,11 @@ async fn the_cli_prints_every_line_and_exits_zero_when_all_pass() {
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().count(), 11, "{stdout}");
+    assert_eq!(stdout.lines().count(), 13, "{stdout}");
     assert!(
-        stdout.lines().all(|l| l.starts_with("✅ email · ")),
+        stdout.lines().all(|l| l.starts_with("✅ email · ")
+            || l.starts_with("✅ whatsapp · providers configured: not configured")
+            || l.starts_with("✅ instagram · providers configured: not configured")),
         "{stdout}"
     );
     let last: Vec<&str> = stdout.lines().skip(8).collect();

@@ -113,13 +113,14 @@ async fn a_fresh_app_shows_slack_rows_and_email_missing_with_the_settings_to_set
         sms.contains(":x: *Provider*: no SMS provider: nothing can be sent → set `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`"),
         "{sms}"
     );
-    for channel in ["WhatsApp", "Instagram"] {
-        assert!(
-            section(&blocks, channel)
-                .contains(":heavy_minus_sign: *Provider*: not available in this version"),
-            "{channel}: {blocks}"
-        );
-    }
+    assert!(
+        section(&blocks, "WhatsApp").contains(":x: *Provider*: no WhatsApp provider: nothing can be sent → set `WHATSAPP_ACCESS_TOKEN`, `WHATSAPP_PHONE_NUMBER_ID` and `WHATSAPP_BUSINESS_ACCOUNT_ID`"),
+        "{blocks}"
+    );
+    assert!(
+        section(&blocks, "Instagram").contains(":x: *Provider*: no Instagram provider: nothing can be sent → set `INSTAGRAM_ACCESS_TOKEN` and `INSTAGRAM_ACCOUNT_ID`"),
+        "{blocks}"
+    );
     let platform = section(&blocks, "warmline");
     for setting in ["WARMLINE_PUBLIC_URL", "WARMLINE_API_KEYS", "SENTRY_DSN"] {
         assert!(
