@@ -642,3 +642,138 @@ storage_test!(
         assert!(section.rows[0].line().contains("`WHATSAPP_ACCESS_TOKEN`"));
     }
 );
+
+/// Chooses `value` in the nudge modal of `contact`; the re-rendered view.
+async fn nudge_choose(c: &Convo, contact: i64, value: &str, ts: &str) -> Json {
+    let before = c.t.fake.calls_to("views.update").len();
+    let mut p = crate::helpers::block_action("nudge_template");
+    p["container"] = json!({"type": "view", "view_id": "VNUDGE"});
+    p["view"]["id"] = "VNUDGE".into();
+    p["view"]["type"] = "modal".into();
+    p["view"]["callback_id"] = "nudge_modal".into();
+    p["view"]["private_metadata"] = contact.to_string().into();
+    p["view"]["title"] = json!({"type": "plain_text", "text": "Nudge"});
+    p["user"]["id"] = APPROVER.into();
+    p["actions"][0] = json!({
+        "type": "static_select", "block_id": "template", "action_id": "nudge_template",
+        "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+        "action_ts": ts
+    });
+    c.t.post_interaction(&p).await;
+    let updates = c.t.fake.wait_for_calls("views.update", before + 1).await;
+    updates[before].body["view"].clone()
+}
+
+fn nudge_values(value: &str, body: &str) -> Json {
+    json!({
+        "template": {"nudge_template": {"type": "static_select",
+            "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}},
+        "body": {"body": {"type": "plain_text_input", "value": body}},
+    })
+}
+
+storage_test!(
+    nudges_offer_whatsapp_and_instagram_per_window,
+    |db: TestDb| async move {
+        // Arrange: Ada wrote on WhatsApp an hour ago (no Instagram id);
+        // Bob never wrote; Carol's Instagram DM is 3 days old; Dan's 8.
+        let c = spawn(db, true, |_| {}).await;
+        seed_templates(c.db()).await;
+        let ada = c.contact("Ada", "ada@example.com", Some(ADA_PHONE)).await;
+        let bob = c.contact("Bob", "bob@example.com", Some(BOB_PHONE)).await;
+        let carol = c.contact("Carol", "carol@example.com", None).await;
+        let dan = c.contact("Dan", "dan@example.com", None).await;
+        for (id, igsid) in [(carol, "17841400000000021"), (dan, "17841400000000022")] {
+            c.t.app
+                .db
+                .execute_raw(Statement::from_sql_and_values(
+                    c.db().get_database_backend(),
+                    "UPDATE contacts SET metadata = $1 WHERE id = $2",
+                    [
+                        Value::from(json!({"instagram_id": igsid}).to_string()),
+                        Value::from(id),
+                    ],
+                ))
+                .await
+                .unwrap();
+        }
+        c.writes("whatsapp", ADA_PHONE, "Hi", Duration::hours(1)).await;
+        c.writes("instagram", "17841400000000021", "Hey", Duration::days(3))
+            .await;
+        c.writes("instagram", "17841400000000022", "Yo", Duration::days(8))
+            .await;
+
+        // Act
+        let ada_view = nudge_choose(&c, ada, "meta:whatsapp:text", "7.1").await;
+        let bob_view = nudge_choose(&c, bob, "meta:whatsapp:template:follow_up|en_US", "7.2").await;
+        let carol_view = nudge_choose(&c, carol, "meta:instagram:text", "7.3").await;
+        let dan_view = nudge_choose(&c, dan, "meta:instagram:text", "7.4").await;
+        let bob_sent = c
+            .submit(
+                &bob_view,
+                nudge_values("meta:whatsapp:template:follow_up|en_US", "Bob\nour call"),
+                "t-n-bob",
+            )
+            .await;
+        let carol_sent = c
+            .submit(
+                &carol_view,
+                nudge_values("meta:instagram:text", "Hi {{ first_name }}, still keen?"),
+                "t-n-carol",
+            )
+            .await;
+        let dan_refused = c
+            .submit(&dan_view, nudge_values("meta:instagram:text", "Hello?"), "t-n-dan")
+            .await;
+
+        // Assert: what each modal offers, and why.
+        let (ada_s, bob_s, carol_s, dan_s) = (
+            ada_view.to_string(),
+            bob_view.to_string(),
+            carol_view.to_string(),
+            dan_view.to_string(),
+        );
+        assert!(ada_s.contains("\"value\":\"meta:whatsapp:text\""), "{ada_s}");
+        assert!(!ada_s.contains("meta:whatsapp:template:"), "{ada_s}");
+        assert!(ada_s.contains("no Instagram id"), "{ada_s}");
+        assert!(!bob_s.contains("\"value\":\"meta:whatsapp:text\""), "{bob_s}");
+        assert!(bob_s.contains("meta:whatsapp:template:follow_up|en_US"), "{bob_s}");
+        assert!(bob_s.contains("outside the 24-hour window"), "{bob_s}");
+        assert!(bob_s.contains("\"initial_value\":\"Bob\\n\""), "{bob_s}");
+        assert!(carol_s.contains("Instagram: write a message (HUMAN_AGENT)"), "{carol_s}");
+        assert!(!dan_s.contains("\"value\":\"meta:instagram:text\""), "{dan_s}");
+        assert!(dan_s.contains("7 days"), "{dan_s}");
+        assert_eq!(bob_sent["response_action"], "update", "{bob_sent}");
+        assert_eq!(carol_sent["response_action"], "update", "{carol_sent}");
+        assert_eq!(dan_refused["response_action"], "errors", "{dan_refused}");
+
+        // Assert: the ledger.
+        #[derive(FromQueryResult)]
+        struct Row {
+            channel: String,
+            address: Option<String>,
+            contact_id: Option<i64>,
+            payload: String,
+        }
+        let rows = Row::find_by_statement(Statement::from_string(
+            c.db().get_database_backend(),
+            "SELECT channel, address, contact_id, payload FROM messages WHERE source LIKE 'nudge:%' ORDER BY contact_id",
+        ))
+        .all(c.db())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        let bob_msg: Json = serde_json::from_str(&rows[0].payload).unwrap();
+        assert_eq!(rows[0].contact_id, Some(bob));
+        assert_eq!(rows[0].channel, "whatsapp");
+        assert_eq!(rows[0].address.as_deref(), Some(BOB_PHONE));
+        assert_eq!(bob_msg["template"]["parameters"], json!(["Bob", "our call"]));
+        let carol_msg: Json = serde_json::from_str(&rows[1].payload).unwrap();
+        assert_eq!(rows[1].channel, "instagram");
+        assert_eq!(rows[1].address.as_deref(), Some("17841400000000021"));
+        assert_eq!(
+            carol_msg,
+            json!({"text": "Hi Carol, still keen?", "tag": "HUMAN_AGENT"})
+        );
+    }
+);

@@ -23,6 +23,7 @@
 //!   command that showed the button.
 
 pub mod card;
+mod conversation;
 pub mod export;
 pub mod find;
 pub mod forget;

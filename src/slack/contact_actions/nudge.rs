@@ -14,10 +14,13 @@
 //! - A nudge's source is its modal's view id: a second submit of the same
 //!   modal sends once.
 //! - Failures are logged with the contact's address masked.
+//! - WhatsApp and Instagram are offered per the contact's window
+//!   ([`super::conversation`]): extra options of the same select.
 
 use serde_json::json;
 use slack_morphism::prelude::*;
 
+use super::conversation::{self, Conversation};
 use crate::slack::respond::{private_metadata, result_view, update_view};
 use crate::{
     approval::{self, Content, Schedule, SendRequest, Submitted},
@@ -37,7 +40,7 @@ pub(super) const NUDGE_MODAL: &str = "nudge_modal";
 pub fn open_nudge_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
     let app2 = app.clone();
     app.spawn("open the nudge modal", async move {
-        let loading = nudge_view(&app2, contact_id, None, None)?;
+        let loading = nudge_view(&app2, contact_id, None, None, &Conversation::default())?;
         let opened = app2
             .slack
             .views_open(SlackApiViewsOpenRequest::new(trigger, loading))
@@ -46,8 +49,9 @@ pub fn open_nudge_modal(app: &App, trigger: SlackTriggerId, contact_id: i64) {
         let Some(v) = contacts::view(&app2.db, contact_id).await? else {
             return Ok(());
         };
+        let conv = conversation::conversation(&app2, &v).await?;
         let first = marketing_templates(&app2).into_iter().next().map(|t| t.0);
-        let view = nudge_view(&app2, contact_id, Some(&v), first.as_deref())?;
+        let view = nudge_view(&app2, contact_id, Some(&v), first.as_deref(), &conv)?;
         update_view(
             &app2,
             opened.view.state_params.id.clone(),
@@ -89,13 +93,16 @@ fn marketing_templates(app: &App) -> Vec<(String, String, Channel)> {
 
 /// The channel a nudge goes out on: its template's, else email.
 fn channel_of(app: &App, template: Option<&str>) -> Channel {
+    if let Some(c) = template.and_then(conversation::channel_of) {
+        return c;
+    }
     template
         .and_then(|t| app.composer.catalog().get(t))
         .map_or(Channel::Email, |t| t.channel)
 }
 
 /// The contact's fields as template variables (what a send renders with).
-fn variables(v: &ContactView) -> serde_json::Value {
+pub(super) fn variables(v: &ContactView) -> serde_json::Value {
     let c = &v.contact;
     let mut vars = serde_json::Map::new();
     for (k, val) in &c.metadata {
@@ -122,15 +129,30 @@ fn nudge_view(
     contact_id: i64,
     contact: Option<&ContactView>,
     template: Option<&str>,
+    conv: &Conversation,
 ) -> anyhow::Result<SlackView> {
-    let templates = marketing_templates(app);
+    let mut templates = marketing_templates(app);
+    templates.extend(
+        conv.options
+            .iter()
+            .map(|(value, label)| (value.clone(), label.clone(), Channel::Email)),
+    );
     let channel = channel_of(app, template);
+    let meta = template.is_some_and(|t| t.starts_with(conversation::PREFIX));
     let mut subject = String::new();
     let mut body = String::new();
+    let mut hint = None;
     let mut preview = "Choose a template, or write the message yourself.".to_string();
     let mut selected = None;
-    if let (Some(v), Some(name)) = (contact, template) {
+    if let (Some(_), Some(name)) = (contact, template) {
         selected = templates.iter().find(|t| t.0 == name).cloned();
+    }
+    if let (Some(v), Some(name), true) = (contact, template, meta) {
+        let (b, p, h) = conversation::shown(conv, v, name);
+        body = b;
+        preview = p;
+        hint = Some(h);
+    } else if let (Some(v), Some(name)) = (contact, template) {
         match app.composer.catalog().render(name, &variables(v)) {
             Ok(r) if channel == Channel::Sms => {
                 body = r.text.trim().to_string();
@@ -169,6 +191,7 @@ fn nudge_view(
         .unwrap_or_else(|| "…".into());
     let address = contact.and_then(|v| match channel {
         Channel::Email => v.contact.email.clone(),
+        Channel::Instagram => Some("Instagram".into()),
         _ => v.contact.phone.as_deref().map(crate::domain::mask_phone),
     });
     Ok(app.blocks.view(
@@ -179,6 +202,9 @@ fn nudge_view(
             "name": escape(&name),
             "email": address.as_deref().map(escape),
             "sms": channel == Channel::Sms,
+            "meta": meta,
+            "hint": hint,
+            "notes": conv.notes.iter().map(|n| escape(n)).collect::<Vec<_>>(),
             "template_action": actions::NUDGE_TEMPLATE,
             "templates": templates.iter().map(|(n, l, _)| json!({"name": n, "label": l})).collect::<Vec<_>>(),
             "selected": selected.map(|(n, l, _)| json!({"name": n, "label": l})),
@@ -208,7 +234,8 @@ pub(super) fn preview_template(
         let Some(v) = contacts::view(&app2.db, contact_id).await? else {
             return Ok(());
         };
-        let updated = nudge_view(&app2, contact_id, Some(&v), Some(&template))?;
+        let conv = conversation::conversation(&app2, &v).await?;
+        let updated = nudge_view(&app2, contact_id, Some(&v), Some(&template), &conv)?;
         update_view(&app2, view_id, None, updated).await
     });
     Ok(())
@@ -221,15 +248,26 @@ pub(super) async fn submit_nudge(
     user: &str,
     view_id: &str,
 ) -> anyhow::Result<SlackInteractionResponse> {
-    let channel = channel_of(
-        app,
-        crate::slack::modal_form::option_of(values, "template").as_deref(),
-    );
+    let option = crate::slack::modal_form::option_of(values, "template");
+    let channel = channel_of(app, option.as_deref());
     let subject = text_of(values, "subject").filter(|_| channel == Channel::Email);
     let body = text_of(values, "body");
     let Some(v) = contacts::view(&app.db, contact_id).await? else {
         return result_view(app, "Not sent", "That contact no longer exists.".into());
     };
+    match option.as_deref() {
+        Some(o) if o == conversation::WA_TEXT => {
+            // Free-form WhatsApp goes through approval like any nudge, once
+            // the window and consent allow it.
+            if let Err(r) = conversation::check_whatsapp_text(app, &v).await? {
+                return Ok(r);
+            }
+        }
+        Some(o) if o.starts_with(conversation::PREFIX) => {
+            return conversation::submit(app, &v, o, body, user, view_id).await;
+        }
+        _ => {}
+    }
     // What a send would meet: render both parts for this contact now, so a
     // mistake is answered on its field instead of failing at send time.
     let vars = variables(&v);
@@ -257,7 +295,7 @@ pub(super) async fn submit_nudge(
         Channel::Email if v.contact.email.is_none() => {
             problems.push(("body", "This contact has no email address.".to_string()))
         }
-        Channel::Sms if v.contact.phone.is_none() => {
+        Channel::Sms | Channel::Whatsapp if v.contact.phone.is_none() => {
             problems.push(("body", "This contact has no phone number.".to_string()))
         }
         _ => {}
