@@ -608,17 +608,73 @@ mod tests {
     }
 
     #[test]
-    fn channels_without_a_provider_in_this_version_are_not_available_not_missing() {
+    fn meta_channels_without_a_provider_name_what_turns_them_on_and_nothing_else() {
         // Arrange / Act
         let s = build(&Settings::default(), &none(), crate::clock::now());
 
-        // Assert
-        for title in ["WhatsApp", "Instagram"] {
+        // Assert: every channel has a provider in this version now.
+        for (title, setting) in [
+            (
+                "WhatsApp",
+                "WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_BUSINESS_ACCOUNT_ID",
+            ),
+            ("Instagram", "INSTAGRAM_ACCESS_TOKEN and INSTAGRAM_ACCOUNT_ID"),
+        ] {
             let r = row(&s, title, "Provider");
-            assert_eq!(r.state, State::NotAvailable, "{title}");
-            assert_eq!(r.setting, None, "{title}");
-            assert_eq!(r.detail, "not available in this version");
+            assert_eq!(r.state, State::Missing, "{title}");
+            assert_eq!(r.setting, Some(setting), "{title}");
+            assert_eq!(section(&s, title).rows.len(), 1, "{title}");
         }
+    }
+
+    #[test]
+    fn a_carried_meta_channel_shows_token_templates_tier_and_window() {
+        // Arrange: WhatsApp carried, templates never synced, no verify token.
+        let mut c = none();
+        let wa = c
+            .iter_mut()
+            .find(|f| f.channel == Channel::Whatsapp)
+            .unwrap();
+        wa.carrier = Some(ProviderFacts {
+            label: "WhatsApp Cloud API".into(),
+            requests_per_second: Some(80.0),
+            also: vec![],
+            webhook: WebhookFacts::Signed {
+                label: "Meta".into(),
+                secret_set: true,
+                secret_setting: "META_APP_SECRET",
+                last_verified: None,
+            },
+        });
+        wa.meta = Some(crate::doctor::meta::MetaFacts {
+            channel: Channel::Whatsapp,
+            app_secret_set: true,
+            verify_token_set: false,
+            templates: Some(crate::doctor::meta::TemplateFacts {
+                total: 0,
+                approved: 0,
+                usable: 0,
+                synced_at: None,
+            }),
+            tier: Some("250 unique recipients per 24 h".into()),
+        });
+
+        // Act
+        let s = build(&Settings::default(), &c, crate::clock::now());
+
+        // Assert
+        let token = row(&s, "WhatsApp", "Webhook verify token");
+        assert_eq!(token.state, State::Missing);
+        assert_eq!(token.setting, Some("META_VERIFY_TOKEN"));
+        let templates = row(&s, "WhatsApp", "Templates");
+        assert_eq!(templates.state, State::Missing);
+        assert!(templates.detail.contains("never synced"), "{templates:?}");
+        assert_eq!(row(&s, "WhatsApp", "Messaging tier").state, State::Ok);
+        assert!(
+            row(&s, "WhatsApp", "Conversation window")
+                .detail
+                .contains("templates otherwise")
+        );
     }
 
     #[test]
@@ -762,7 +818,7 @@ mod tests {
         );
         assert_eq!(
             row(&s, "WhatsApp", "Provider").line(),
-            ":heavy_minus_sign: *Provider*: not available in this version"
+            ":x: *Provider*: no WhatsApp provider: nothing can be sent → set `WHATSAPP_ACCESS_TOKEN`, `WHATSAPP_PHONE_NUMBER_ID` and `WHATSAPP_BUSINESS_ACCOUNT_ID`"
         );
     }
 
