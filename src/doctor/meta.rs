@@ -18,9 +18,9 @@ use crate::{domain::Channel, settings::Settings};
 /// The window rule, as people read it.
 pub fn window_rule(channel: Channel) -> Option<&'static str> {
     match channel {
-        Channel::Whatsapp => Some(
-            "free-form only within 24 h of their last message; templates otherwise",
-        ),
+        Channel::Whatsapp => {
+            Some("free-form only within 24 h of their last message; templates otherwise")
+        }
         Channel::Instagram => Some(
             "answers only: within 24 h of their last message, a person (tagged HUMAN_AGENT) up to 7 days; no cold outreach",
         ),
@@ -53,7 +53,8 @@ pub struct MetaFacts {
 
 fn set(s: &Option<secrecy::SecretString>) -> bool {
     use secrecy::ExposeSecret;
-    s.as_ref().is_some_and(|v| !v.expose_secret().trim().is_empty())
+    s.as_ref()
+        .is_some_and(|v| !v.expose_secret().trim().is_empty())
 }
 
 /// The facts for `channel` (`None` for email and SMS).

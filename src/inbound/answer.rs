@@ -289,7 +289,13 @@ pub async fn on_action(
         let user = user.clone();
         let channel = channel.clone();
         async move {
-            ephemeral(app, channel, user, SlackMessageContent::new().with_text(text)).await
+            ephemeral(
+                app,
+                channel,
+                user,
+                SlackMessageContent::new().with_text(text),
+            )
+            .await
         }
     };
     if !crate::approval::decision::is_approver(app, &user.0).await {

@@ -22,9 +22,7 @@
 //!   taken by the first statement; on PostgreSQL the sender's rows are
 //!   locked `FOR UPDATE` before anything is read.
 
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Statement, Value};
 use serde_json::json;
 use slack_morphism::prelude::*;
 
@@ -163,7 +161,10 @@ async fn link_in(
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
             "SELECT id FROM inbound_messages WHERE channel = $1 AND from_address = $2 FOR UPDATE",
-            [Value::from(Channel::Instagram.as_str()), Value::from(igsid.clone())],
+            [
+                Value::from(Channel::Instagram.as_str()),
+                Value::from(igsid.clone()),
+            ],
         ))
         .await?;
     }
@@ -222,7 +223,10 @@ async fn link_in(
         backend,
         "SELECT text, keyword, received_at FROM inbound_messages \
          WHERE channel = $1 AND from_address = $2 AND contact_id IS NULL ORDER BY received_at",
-        [Value::from(Channel::Instagram.as_str()), Value::from(igsid.clone())],
+        [
+            Value::from(Channel::Instagram.as_str()),
+            Value::from(igsid.clone()),
+        ],
     ))
     .all(txn)
     .await?;

@@ -443,9 +443,7 @@ fn channel(settings: &Settings, facts: &ChannelFacts, now: DateTime<Utc>) -> Sec
             rows.push(match (v.passed, v.setting) {
                 (false, Some(setting)) => Integration::missing(name, v.reason, setting),
                 (false, None) => Integration::new(name, State::Missing, v.reason),
-                (true, _) if v.warning => {
-                    Integration::ok(name, format!(":warning: {}", v.reason))
-                }
+                (true, _) if v.warning => Integration::ok(name, format!(":warning: {}", v.reason)),
                 (true, _) => Integration::ok(name, v.reason),
             });
         }
@@ -618,7 +616,10 @@ mod tests {
                 "WhatsApp",
                 "WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_BUSINESS_ACCOUNT_ID",
             ),
-            ("Instagram", "INSTAGRAM_ACCESS_TOKEN and INSTAGRAM_ACCOUNT_ID"),
+            (
+                "Instagram",
+                "INSTAGRAM_ACCESS_TOKEN and INSTAGRAM_ACCOUNT_ID",
+            ),
         ] {
             let r = row(&s, title, "Provider");
             assert_eq!(r.state, State::Missing, "{title}");

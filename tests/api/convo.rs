@@ -90,7 +90,7 @@ impl Convo {
 
     async fn contact(&self, first: &str, email: &str, phone: Option<&str>) -> i64 {
         let now = Utc::now();
-        let id = contacts::Entity::insert(contacts::ActiveModel {
+        contacts::Entity::insert(contacts::ActiveModel {
             email: Set(Some(email.into())),
             phone: Set(phone.map(str::to_string)),
             first_name: Set(Some(first.into())),
@@ -105,8 +105,7 @@ impl Convo {
         .exec(self.db())
         .await
         .unwrap()
-        .last_insert_id;
-        id
+        .last_insert_id
     }
 
     /// A message from `from` on `channel`, `age` ago, through the one
@@ -152,7 +151,10 @@ impl Convo {
             if self.t.fake.calls_to("chat.postEphemeral").len() > eph_before {
                 return None;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no answer to the click");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no answer to the click"
+            );
             tokio::task::yield_now().await;
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
@@ -250,7 +252,9 @@ async fn seed_templates(db: &sea_orm::DatabaseConnection) {
         .iter()
         .map(|g| Template::from_graph(g).unwrap())
         .collect();
-    templates::replace_all(db, &parsed, Utc::now()).await.unwrap();
+    templates::replace_all(db, &parsed, Utc::now())
+        .await
+        .unwrap();
 }
 
 async fn grant(db: &sea_orm::DatabaseConnection, contact: i64, channel: &str) {
@@ -268,7 +272,12 @@ storage_test!(
         let ada = c.contact("Ada", "ada@example.com", Some(ADA_PHONE)).await;
         let bob = c.contact("Bob", "bob@example.com", Some(BOB_PHONE)).await;
         let ada_says = c
-            .writes("whatsapp", "14155552671", "Can we talk?", Duration::hours(1))
+            .writes(
+                "whatsapp",
+                "14155552671",
+                "Can we talk?",
+                Duration::hours(1),
+            )
             .await;
         let bob_says = c
             .writes("whatsapp", "14155552672", "Thanks!", Duration::hours(30))
@@ -311,18 +320,33 @@ storage_test!(
         );
         let ada_modal = ada_view.to_string();
         assert!(ada_modal.contains("\"block_id\":\"answer\""), "{ada_modal}");
-        assert!(ada_modal.contains("free-form text is allowed until"), "{ada_modal}");
+        assert!(
+            ada_modal.contains("free-form text is allowed until"),
+            "{ada_modal}"
+        );
         let bob_modal = bob_view.to_string();
-        assert!(!bob_modal.contains("\"block_id\":\"answer\""), "{bob_modal}");
+        assert!(
+            !bob_modal.contains("\"block_id\":\"answer\""),
+            "{bob_modal}"
+        );
         assert!(bob_modal.contains("24 hours"), "{bob_modal}");
         assert!(bob_modal.contains("follow_up|en_US"), "{bob_modal}");
         assert!(bob_modal.contains("spring_offer|en_US"), "{bob_modal}");
-        assert!(!bob_modal.contains("draft_one"), "a pending template is not offered");
-        assert!(bob_modal.contains("\"initial_value\":\"Bob\""), "{bob_modal}");
+        assert!(
+            !bob_modal.contains("draft_one"),
+            "a pending template is not offered"
+        );
+        assert!(
+            bob_modal.contains("\"initial_value\":\"Bob\""),
+            "{bob_modal}"
+        );
         assert_eq!(ada_done["response_action"], "update", "{ada_done}");
         assert_eq!(missing["response_action"], "errors", "{missing}");
         assert!(missing["errors"]["param_2"].is_string(), "{missing}");
-        assert_eq!(bob_text["response_action"], "errors", "free text outside the window: {bob_text}");
+        assert_eq!(
+            bob_text["response_action"], "errors",
+            "free text outside the window: {bob_text}"
+        );
         assert_eq!(bob_done["response_action"], "update", "{bob_done}");
 
         // Assert: the ledger holds a text and a template, each to the
@@ -339,7 +363,10 @@ storage_test!(
         assert_eq!(answers[1].address.as_deref(), Some(BOB_PHONE));
         assert_eq!(answers[1].kind, "transactional", "a utility template");
         assert_eq!(template["template"]["name"], "follow_up");
-        assert_eq!(template["template"]["parameters"], json!(["Bob", "the demo"]));
+        assert_eq!(
+            template["template"]["parameters"],
+            json!(["Bob", "the demo"])
+        );
         assert_eq!(template["text"], "Hi Bob, following up about the demo.");
         assert!(c.whatsapp.wait_for_accepted(2, WAIT).await, "both sent");
     }
@@ -352,13 +379,28 @@ storage_test!(
         // eight days ago.
         let c = spawn(db, true, |_| {}).await;
         let fresh = c
-            .writes("instagram", "17841400000000001", "Love it", Duration::hours(1))
+            .writes(
+                "instagram",
+                "17841400000000001",
+                "Love it",
+                Duration::hours(1),
+            )
             .await;
         let older = c
-            .writes("instagram", "17841400000000002", "Price?", Duration::days(3))
+            .writes(
+                "instagram",
+                "17841400000000002",
+                "Price?",
+                Duration::days(3),
+            )
             .await;
         let stale = c
-            .writes("instagram", "17841400000000003", "Hello?", Duration::days(8))
+            .writes(
+                "instagram",
+                "17841400000000003",
+                "Hello?",
+                Duration::days(8),
+            )
             .await;
         let notices = c.t.fake.wait_for_calls("chat.postMessage", 3).await;
 
@@ -374,7 +416,10 @@ storage_test!(
         // Assert: every notice offers Answer and Link (unknown senders).
         for n in &notices {
             let body = n.body.to_string();
-            assert!(body.contains("inbound_answer") && body.contains("inbound_link"), "{body}");
+            assert!(
+                body.contains("inbound_answer") && body.contains("inbound_link"),
+                "{body}"
+            );
         }
         assert_eq!(fresh_done["response_action"], "update");
         assert_eq!(older_done["response_action"], "update");
@@ -512,7 +557,10 @@ storage_test!(
         assert_eq!(view["callback_id"], "inbound_link_submit");
         assert_eq!(unknown["response_action"], "errors", "{unknown}");
         assert_eq!(linked["response_action"], "update", "{linked}");
-        assert!(linked.to_string().contains("2 message(s) attached"), "{linked}");
+        assert!(
+            linked.to_string().contains("2 message(s) attached"),
+            "{linked}"
+        );
         assert!(again.to_string().contains("Already linked"), "{again}");
         let contact = contacts::Entity::find_by_id(ada)
             .one(c.db())
@@ -521,7 +569,11 @@ storage_test!(
             .unwrap();
         let metadata: Json = serde_json::from_str(&contact.metadata).unwrap();
         assert_eq!(metadata["instagram_id"], igsid);
-        assert!(contact.warmth > warmth_before, "{} > {warmth_before}", contact.warmth);
+        assert!(
+            contact.warmth > warmth_before,
+            "{} > {warmth_before}",
+            contact.warmth
+        );
         assert_eq!(
             c.count(
                 "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM inbound_messages WHERE contact_id = $1",
@@ -579,7 +631,9 @@ storage_test!(
         let templates = line("whatsapp", "templates synced");
         assert!(templates.passed, "{templates:?}");
         assert!(
-            templates.reason.contains("3 template(s), 2 approved, 2 usable"),
+            templates
+                .reason
+                .contains("3 template(s), 2 approved, 2 usable"),
             "{templates:?}"
         );
         assert!(line("whatsapp", "messaging tier").reason.contains("250"));
@@ -599,13 +653,29 @@ storage_test!(
             .sections
             .iter()
             .filter(|s| s.title == "WhatsApp" || s.title == "Instagram")
-            .flat_map(|s| s.rows.iter().map(move |r| format!("{}: {}", s.title, r.line())))
+            .flat_map(|s| {
+                s.rows
+                    .iter()
+                    .map(move |r| format!("{}: {}", s.title, r.line()))
+            })
             .collect();
         let all = rows.join("\n");
-        assert!(all.contains("WhatsApp: :white_check_mark: *Templates*: 3 template(s)"), "{all}");
-        assert!(all.contains("WhatsApp: :white_check_mark: *Messaging tier*"), "{all}");
-        assert!(all.contains("Instagram: :white_check_mark: *Conversation window*: answers only"), "{all}");
-        assert!(all.contains("*Webhook verify token*") && all.contains("`META_VERIFY_TOKEN`"), "{all}");
+        assert!(
+            all.contains("WhatsApp: :white_check_mark: *Templates*: 3 template(s)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("WhatsApp: :white_check_mark: *Messaging tier*"),
+            "{all}"
+        );
+        assert!(
+            all.contains("Instagram: :white_check_mark: *Conversation window*: answers only"),
+            "{all}"
+        );
+        assert!(
+            all.contains("*Webhook verify token*") && all.contains("`META_VERIFY_TOKEN`"),
+            "{all}"
+        );
     }
 );
 
@@ -697,7 +767,8 @@ storage_test!(
                 .await
                 .unwrap();
         }
-        c.writes("whatsapp", ADA_PHONE, "Hi", Duration::hours(1)).await;
+        c.writes("whatsapp", ADA_PHONE, "Hi", Duration::hours(1))
+            .await;
         c.writes("instagram", "17841400000000021", "Hey", Duration::days(3))
             .await;
         c.writes("instagram", "17841400000000022", "Yo", Duration::days(8))
@@ -723,7 +794,11 @@ storage_test!(
             )
             .await;
         let dan_refused = c
-            .submit(&dan_view, nudge_values("meta:instagram:text", "Hello?"), "t-n-dan")
+            .submit(
+                &dan_view,
+                nudge_values("meta:instagram:text", "Hello?"),
+                "t-n-dan",
+            )
             .await;
 
         // Assert: what each modal offers, and why.
@@ -733,15 +808,30 @@ storage_test!(
             carol_view.to_string(),
             dan_view.to_string(),
         );
-        assert!(ada_s.contains("\"value\":\"meta:whatsapp:text\""), "{ada_s}");
+        assert!(
+            ada_s.contains("\"value\":\"meta:whatsapp:text\""),
+            "{ada_s}"
+        );
         assert!(!ada_s.contains("meta:whatsapp:template:"), "{ada_s}");
         assert!(ada_s.contains("no Instagram id"), "{ada_s}");
-        assert!(!bob_s.contains("\"value\":\"meta:whatsapp:text\""), "{bob_s}");
-        assert!(bob_s.contains("meta:whatsapp:template:follow_up|en_US"), "{bob_s}");
+        assert!(
+            !bob_s.contains("\"value\":\"meta:whatsapp:text\""),
+            "{bob_s}"
+        );
+        assert!(
+            bob_s.contains("meta:whatsapp:template:follow_up|en_US"),
+            "{bob_s}"
+        );
         assert!(bob_s.contains("outside the 24-hour window"), "{bob_s}");
         assert!(bob_s.contains("\"initial_value\":\"Bob\\n\""), "{bob_s}");
-        assert!(carol_s.contains("Instagram: write a message (HUMAN_AGENT)"), "{carol_s}");
-        assert!(!dan_s.contains("\"value\":\"meta:instagram:text\""), "{dan_s}");
+        assert!(
+            carol_s.contains("Instagram: write a message (HUMAN_AGENT)"),
+            "{carol_s}"
+        );
+        assert!(
+            !dan_s.contains("\"value\":\"meta:instagram:text\""),
+            "{dan_s}"
+        );
         assert!(dan_s.contains("7 days"), "{dan_s}");
         assert_eq!(bob_sent["response_action"], "update", "{bob_sent}");
         assert_eq!(carol_sent["response_action"], "update", "{carol_sent}");
@@ -767,7 +857,10 @@ storage_test!(
         assert_eq!(rows[0].contact_id, Some(bob));
         assert_eq!(rows[0].channel, "whatsapp");
         assert_eq!(rows[0].address.as_deref(), Some(BOB_PHONE));
-        assert_eq!(bob_msg["template"]["parameters"], json!(["Bob", "our call"]));
+        assert_eq!(
+            bob_msg["template"]["parameters"],
+            json!(["Bob", "our call"])
+        );
         let carol_msg: Json = serde_json::from_str(&rows[1].payload).unwrap();
         assert_eq!(rows[1].channel, "instagram");
         assert_eq!(rows[1].address.as_deref(), Some("17841400000000021"));
