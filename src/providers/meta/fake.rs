@@ -154,6 +154,8 @@ impl Scripted {
     /// Meta's answer for `code`, with its usual HTTP status and title.
     pub fn code(code: i64) -> Self {
         let (status, message) = meaning(code);
+        // A bare 500 is Meta's 131000, answered 500.
+        let code = if code == 500 { 131000 } else { code };
         let mut s = Self::error(status, code, message);
         if code == 10 {
             s.subcode = Some(2018278);
@@ -260,6 +262,8 @@ struct Inner {
     stopped_marketing: HashSet<String>,
     templates: Vec<FakeTemplate>,
     offset: chrono::Duration,
+    /// `x-business-use-case-usage` on every `messages` answer, when set.
+    usage: Option<(u32, u32)>,
     next: u64,
 }
 
@@ -332,6 +336,7 @@ impl FakeMeta {
                 stopped_marketing: HashSet::new(),
                 templates: Vec::new(),
                 offset: chrono::Duration::zero(),
+                usage: None,
                 next: 1,
             }),
             config,
@@ -406,6 +411,13 @@ impl FakeMeta {
             .inner()
             .stopped_marketing
             .insert(wa_id.trim_start_matches('+').to_string());
+    }
+
+    /// Every later `messages` answer carries `x-business-use-case-usage`
+    /// with this `call_count` (percent) and `estimated_time_to_regain_access`
+    /// (minutes); `None` stops it.
+    pub fn set_usage(&self, usage: Option<(u32, u32)>) {
+        self.shared.inner().usage = usage;
     }
 
     /// Queues an answer for the next authenticated `messages` request.
@@ -755,14 +767,21 @@ fn graph_error(status: u16, code: i64, subcode: Option<i64>, message: &str) -> R
     )
         .into_response();
     if code == 130429 || code == 613 {
-        response.headers_mut().insert(
-            "x-business-use-case-usage",
-            r#"{"0":[{"type":"messaging","call_count":100,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":0}]}"#
-                .parse()
-                .expect("a header value"),
-        );
+        // Throughput is per second; the hourly business-use-case usage
+        // that rides along is not at its cap (see `FakeMeta::set_usage`).
+        response
+            .headers_mut()
+            .insert(USAGE, usage_header(1, 0).parse().expect("a header value"));
     }
     response
+}
+
+const USAGE: &str = "x-business-use-case-usage";
+
+fn usage_header(call_count: u32, minutes: u32) -> String {
+    json!({"264937493375603": [{"type": "whatsapp_business_messaging", "call_count": call_count,
+        "total_cputime": 1, "total_time": 1, "estimated_time_to_regain_access": minutes}]})
+    .to_string()
 }
 
 fn scripted(s: Scripted) -> Response {
@@ -819,6 +838,15 @@ async fn messages(
             Ok(v) => instagram(&shared, v),
         }
     };
+    let mut response = response;
+    if let Some((calls, minutes)) = shared.inner().usage {
+        response.headers_mut().insert(
+            USAGE,
+            usage_header(calls, minutes)
+                .parse()
+                .expect("a header value"),
+        );
+    }
     let code = (!response.status().is_success())
         .then(|| response.extensions().get::<ErrorCode>().map(|c| c.0))
         .flatten();
