@@ -30,6 +30,7 @@ mod health;
 mod home_digest;
 mod import;
 mod inbound;
+mod instagram;
 mod manifest;
 mod migrations;
 mod resend;
