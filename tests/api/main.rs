@@ -57,3 +57,4 @@ mod unsubscribe;
 mod warmth;
 mod webhooks;
 mod whatsapp;
+mod whatsapp_contract;
