@@ -169,15 +169,20 @@ async fn send_all(
         .map(|chunk| {
             let key = key.clone();
             async move {
+                if let Some(rate) = rate {
+                    ctx.limiter.acquire(&key, rate).await?;
+                }
+                // Per-recipient pacing is taken after the rate slot, as close
+                // to the request leaving as possible: taken first, the wait
+                // for the rate slot (seconds when the queue is deep) came
+                // between them, and two messages to one person reached
+                // WhatsApp 5.5 s apart under its 6-s pair limit.
                 if let Some(interval) = pacing {
                     for (_, m) in &chunk {
                         ctx.limiter
                             .acquire(&format!("{key}:to:{}", m.to), 1.0 / interval.as_secs_f64())
                             .await?;
                     }
-                }
-                if let Some(rate) = rate {
-                    ctx.limiter.acquire(&key, rate).await?;
                 }
                 let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
                 let dedupes_this_request = provider.takes_idempotency_key()

@@ -134,6 +134,28 @@ async fn sms_bench_sends_each_text_once_within_the_mps() {
     assert_eq!(r.rate_limited, 0, "{r}");
 }
 
+/// 60 WhatsApp templates at 20/s to 20 people (3 each) through the
+/// WhatsApp provider to the fake Graph API: each once, no second over the
+/// rate, no 130429 or 131056, no two to one person within 6 s.
+#[tokio::test]
+async fn whatsapp_bench_sends_each_template_once_within_rate_and_pair_spacing() {
+    // Arrange / Act
+    let r = warmline::bench::whatsapp::run(60, 20, 20, None, Some(0.85))
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(r.is_correct(), "{r}");
+    assert_eq!((r.delivered, r.duplicates, r.strangers), (60, 0, 0), "{r}");
+    assert_eq!(r.sent, 60, "{r}");
+    assert!(r.max_in_any_second <= 20, "{r}");
+    assert_eq!((r.throttled, r.pair_limited), (0, 0), "{r}");
+    assert!(
+        r.min_pair_spacing.unwrap() >= std::time::Duration::from_secs(6),
+        "{r}"
+    );
+}
+
 /// kill -9 of the real binary while it texts through Twilio (no key):
 /// nothing lost, nothing twice, every crash-window text `ambiguous`.
 #[tokio::test]
