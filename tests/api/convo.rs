@@ -870,3 +870,116 @@ storage_test!(
         );
     }
 );
+
+storage_test!(
+    answers_reach_the_graph_api_as_text_template_and_human_agent,
+    |db: TestDb| async move {
+        // Arrange: the real WhatsApp and Instagram providers against the
+        // fake Graph API; a WhatsApp contact and an unknown Instagram
+        // sender write through the signed Meta webhook.
+        use crate::whatsapp as wa;
+        let fake = wa::fake().await;
+        let cfg = fake.config().clone();
+        let conn = db.db.clone();
+        wa::people(&conn, 1).await;
+        let app = wa::spawn(db, &fake, move |s| {
+            s.slack.approvals_channel = Some(APPROVALS.into());
+            s.slack.approvers = vec![APPROVER.into()];
+            s.providers.instagram = warmline::providers::instagram::settings::InstagramSettings {
+                access_token: Some(cfg.instagram_token.clone().into()),
+                account_id: Some(cfg.instagram_account_id.clone()),
+                requests_per_second: None,
+            };
+            s.quiet_hours.instagram = None;
+        })
+        .await;
+        let c = Convo {
+            t: app,
+            whatsapp: Core::new(Behaviour::default()),
+            instagram: Core::new(Behaviour::default()),
+        };
+        let order_ready = Template::from_graph(&json!({"name": "order_ready", "language": "en_US",
+            "category": "UTILITY", "status": "APPROVED",
+            "components": [{"type": "BODY", "text": "Your order is ready."}]}))
+        .unwrap();
+        templates::replace_all(c.db(), &[order_ready], Utc::now())
+            .await
+            .unwrap();
+        let wa_from = wa::phone(0);
+        let igsid = "17841400000000031";
+        assert_eq!(
+            fake.inbound_text(&wa::url(&c.t), &wa_from, "Can we talk?")
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            fake.ig_message(&wa::url(&c.t), igsid, "Price?")
+                .await
+                .status,
+            200
+        );
+        c.t.fake.wait_for_calls("chat.postMessage", 2).await;
+        let id_of = |channel: &'static str| {
+            let c = &c;
+            async move {
+                c.count(
+                    "SELECT CAST(MAX(id) AS BIGINT) AS n FROM inbound_messages WHERE channel = $1",
+                    vec![Value::from(channel)],
+                )
+                .await
+            }
+        };
+        let (wa_in, ig_in) = (id_of("whatsapp").await, id_of("instagram").await);
+
+        // Act (1): answer both inside the window.
+        let v = c.open_answer(wa_in, "8.1").await.expect("a modal");
+        c.submit(&v, answer("Yes, Tuesday."), "t-e1").await;
+        let v = c.open_answer(ig_in, "8.2").await.expect("a modal");
+        c.submit(&v, answer("It is 40 €."), "t-e2").await;
+        assert!(
+            fake.wait_for_accepted(2, WAIT).await,
+            "{:?}",
+            fake.requests()
+        );
+
+        // Act (2): three days pass, for Meta and for the recorded messages.
+        fake.advance(Duration::days(3));
+        for id in [wa_in, ig_in] {
+            c.t.app
+                .db
+                .execute_raw(Statement::from_sql_and_values(
+                    c.db().get_database_backend(),
+                    "UPDATE inbound_messages SET received_at = $1 WHERE id = $2",
+                    [Value::from(Utc::now() - Duration::days(3)), Value::from(id)],
+                ))
+                .await
+                .unwrap();
+        }
+        let v = c.open_answer(wa_in, "8.3").await.expect("a modal");
+        c.submit(&v, template_values("order_ready|en_US", &[]), "t-e3")
+            .await;
+        let v = c.open_answer(ig_in, "8.4").await.expect("a modal");
+        c.submit(&v, answer("Sorry for the wait."), "t-e4").await;
+        assert!(
+            fake.wait_for_accepted(4, WAIT).await,
+            "{:?}",
+            fake.requests()
+        );
+
+        // Assert: what Meta received.
+        let got = fake.accepted();
+        let wa_sent: Vec<_> = got.iter().filter(|a| a.channel == "whatsapp").collect();
+        let ig_sent: Vec<_> = got.iter().filter(|a| a.channel == "instagram").collect();
+        assert_eq!(wa_sent.len(), 2);
+        assert_eq!(wa_sent[0].kind, "text");
+        assert_eq!(wa_sent[0].text.as_deref(), Some("Yes, Tuesday."));
+        assert_eq!(wa_sent[1].kind, "template");
+        assert_eq!(wa_sent[1].template.as_deref(), Some("order_ready"));
+        assert_eq!(wa_sent[0].to, wa_from.trim_start_matches('+'));
+        assert_eq!(ig_sent.len(), 2);
+        assert_eq!(ig_sent[0].to, igsid);
+        assert_eq!(ig_sent[0].tag, None);
+        assert_eq!(ig_sent[1].tag.as_deref(), Some("HUMAN_AGENT"));
+    }
+);
