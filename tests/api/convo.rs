@@ -981,5 +981,25 @@ storage_test!(
         assert_eq!(ig_sent[0].to, igsid);
         assert_eq!(ig_sent[0].tag, None);
         assert_eq!(ig_sent[1].tag.as_deref(), Some("HUMAN_AGENT"));
+
+        // And the doctor sees Meta's signed events and the verify token.
+        let checks = warmline::doctor::run(&c.t.app).await.unwrap();
+        for channel in ["whatsapp", "instagram"] {
+            let hook = checks
+                .iter()
+                .find(|k| {
+                    k.channel == channel && k.item == "webhook secret and last verified event"
+                })
+                .unwrap_or_else(|| panic!("{checks:#?}"));
+            assert!(
+                hook.passed && hook.reason.contains("last verified event 20"),
+                "{hook:?}"
+            );
+            assert!(
+                checks
+                    .iter()
+                    .any(|k| k.channel == channel && k.item == "webhook verify token" && k.passed)
+            );
+        }
     }
 );
