@@ -177,6 +177,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
         .registry()
         .for_channel(channel)
         .ok_or_else(no_provider)?;
+    let mut whatsapp = None;
     let (template, kind) = match &req.content {
         Content::Template { name } => {
             let t = app
@@ -197,6 +198,36 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             (Some(name.clone()), t.kind)
         }
         Content::Inline { .. } => (None, Kind::Marketing),
+        Content::Whatsapp {
+            template: name,
+            language,
+            parameters,
+            ..
+        } => {
+            if channel != Channel::Whatsapp {
+                return Err(SubmitError::WrongChannel {
+                    template: name.clone(),
+                    template_channel: Channel::Whatsapp,
+                    channel,
+                });
+            }
+            let chosen = crate::whatsapp::campaign::Chosen::load(
+                &app.db, name, language, parameters,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::whatsapp::campaign::ChoiceError::Infrastructure(e) => {
+                    SubmitError::Infrastructure(e)
+                }
+                other => SubmitError::Render {
+                    contact: ids[0],
+                    problem: other.to_string(),
+                },
+            })?;
+            let named = (Some(chosen.ledger_name()), chosen.kind());
+            whatsapp = Some(chosen);
+            named
+        }
     };
     let default_tz = app.settings.quiet_hours.default_timezone.clone();
     let sms_sender = crate::sms::sender_name(&app.settings);
@@ -214,6 +245,36 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             problem,
         };
         let vars = variables(c, &req.variables);
+        if let Some(wa) = &whatsapp {
+            if c.phone.as_deref().is_none_or(str::is_empty) {
+                return Err(SubmitError::NoAddress {
+                    contact: c.id,
+                    channel,
+                    what: "phone number",
+                });
+            }
+            // The ledger holds what is sent: the template with this
+            // contact's parameters, and its text as the person reads it.
+            let payload = wa
+                .content(&vars)
+                .map_err(|m| render_err(m.to_string()))?
+                .to_payload();
+            hasher.update(format!("{}:{}\n", c.id, payload));
+            messages.push(NewMessage {
+                source: String::new(),
+                campaign_id: None,
+                contact_id: Some(c.id),
+                channel,
+                kind,
+                address: None,
+                provider: provider.name().to_string(),
+                payload,
+                template: template.clone(),
+                state: MessageState::AwaitingApproval,
+                due_at: due_at(&req.schedule, c.timezone.as_deref(), &default_tz, now),
+            });
+            continue;
+        }
         let rendered = match &req.content {
             Content::Template { name } => app
                 .composer
@@ -229,6 +290,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
                 text: render_part("text", body, &vars).map_err(|e| render_err(e.to_string()))?,
                 html: None,
             },
+            Content::Whatsapp { .. } => unreachable!("WhatsApp content is built above"),
         };
         let (payload, address) = if channel == Channel::Email {
             if c.email.as_deref().is_none_or(str::is_empty) {
@@ -276,6 +338,21 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             state: MessageState::AwaitingApproval,
             due_at: due_at(&req.schedule, c.timezone.as_deref(), &default_tz, now),
         });
+    }
+    if let Content::Whatsapp {
+        split: Some(split), ..
+    } = &req.content
+    {
+        // Over the messaging tier, by the sender's choice: the people not
+        // already reached in the window go in daily parts, 24 h apart.
+        let reached = crate::whatsapp::tier::already_reached(&app.db, &ids, now).await?;
+        let new: Vec<usize> = (0..messages.len())
+            .filter(|i| !messages[*i].contact_id.is_some_and(|c| reached.contains(&c)))
+            .collect();
+        for (i, day) in new.iter().zip(split.days(new.len())) {
+            messages[*i].due_at += crate::whatsapp::tier::DailySplit::offset(day);
+        }
+        hasher.update(format!("split:{}/{}\n", split.first_day, split.per_day));
     }
     hasher.update(format!(
         "schedule:{}\n",
@@ -578,7 +655,7 @@ fn campaign_values(
             .to_string();
     let (subject, body) = match &req.content {
         Content::Inline { subject, body } => (subject.clone(), Some(body.clone())),
-        Content::Template { .. } => (None, None),
+        Content::Template { .. } | Content::Whatsapp { .. } => (None, None),
     };
     let schedule = serde_json::to_string(&req.schedule).expect("plain data serialises");
     (audience, subject, body, schedule)
