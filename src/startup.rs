@@ -44,7 +44,10 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/metrics", get(crate::routes::health::metrics))
-        .route("/webhooks/{route}", post(crate::webhooks::handler))
+        .route(
+            "/webhooks/{route}",
+            post(crate::webhooks::handler).get(crate::webhooks::handshake),
+        )
         .route(
             "/webhooks/{provider}/{kind}",
             post(crate::webhooks::handler_kind),

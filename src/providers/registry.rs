@@ -76,6 +76,18 @@ impl Registry {
                 .map_err(|e| failed(e.into()))?,
             ));
         }
+        if settings.whatsapp.enabled() {
+            registry.register(Arc::new(
+                super::whatsapp::WhatsappProvider::from_settings(&settings.whatsapp, &all.meta)
+                    .map_err(|e| failed(e.into()))?,
+            ));
+        }
+        if settings.instagram.enabled() {
+            registry.register(Arc::new(
+                super::instagram::InstagramProvider::from_settings(&settings.instagram, &all.meta)
+                    .map_err(|e| failed(e.into()))?,
+            ));
+        }
         registry.receive_webhooks(all);
         if let Some(name) = email_provider {
             registry
@@ -100,6 +112,9 @@ impl Registry {
             .into_iter()
             .flatten()
         {
+            self.register_webhook(Arc::new(w));
+        }
+        if let Some(w) = super::meta::webhook::MetaWebhook::configured(&all.meta, settings) {
             self.register_webhook(Arc::new(w));
         }
     }
@@ -146,12 +161,10 @@ impl Registry {
         self.webhooks.get(route).cloned()
     }
 
-    /// The receiver of a provider's reports, by the provider's name.
+    /// The receiver of a provider's reports, by the provider's name (the
+    /// one `meta` receiver for `whatsapp` and `instagram`).
     pub fn webhook_of(&self, provider: &str) -> Option<Arc<dyn WebhookReceiver>> {
-        self.webhooks
-            .values()
-            .find(|w| w.provider() == provider)
-            .cloned()
+        self.webhooks.values().find(|w| w.serves(provider)).cloned()
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {

@@ -113,6 +113,20 @@ pub trait WebhookReceiver: Send + Sync {
     fn route(&self) -> &'static str;
     /// The provider's name as stored (`provider_events.provider`).
     fn provider(&self) -> &'static str;
+    /// Whether it receives the reports of the provider named `provider`
+    /// (`Registry::webhook_of`). One receiver may serve several providers:
+    /// Meta's one app webhook carries WhatsApp's and Instagram's.
+    fn serves(&self, provider: &str) -> bool {
+        self.provider() == provider
+    }
+    /// `GET /webhooks/<route>`: a subscription handshake, for providers
+    /// that verify the URL before posting to it (Meta's `hub.mode`,
+    /// `hub.verify_token`, `hub.challenge`). `None`: the route takes no GET
+    /// (405); `Some(Ok(body))`: 200 `text/plain` with `body`; `Some(Err(e))`:
+    /// `e`'s status (a wrong token is [`WebhookError::Forbidden`], 403).
+    fn handshake(&self, _query: Option<&str>) -> Option<Result<String, WebhookError>> {
+        None
+    }
     /// How people call it in the ledger's notes ("Resend").
     fn label(&self) -> &'static str;
     /// `suppressions.source` for what its reports suppress.

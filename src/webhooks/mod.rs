@@ -22,6 +22,10 @@
 //!    notice never loses the ledger change;
 //! 8. the answer is JSON, or the receiver's own (Twilio: TwiML, carrying a
 //!    keyword's confirmation when warmline answers it in the response).
+//!
+//! `GET /webhooks/{route}` is a subscription handshake ([`handshake`]):
+//! the receiver answers it (Meta: the `hub.challenge` when the verify token
+//! matches, else 403), or the route takes no GET (405). Nothing is stored.
 
 pub mod delivery;
 pub mod events;
@@ -48,6 +52,28 @@ pub async fn handler(
     body: Body,
 ) -> Result<Response, WebhookError> {
     handle(app, route, uri, headers, body).await
+}
+
+/// `GET /webhooks/{route}`: the provider's subscription handshake.
+pub async fn handshake(
+    State(app): State<App>,
+    Path(route): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, WebhookError> {
+    let receiver = app
+        .dispatcher
+        .registry()
+        .webhook(&route)
+        .ok_or(WebhookError::UnknownRoute(route))?;
+    match receiver.handshake(uri.query()) {
+        None => Ok(axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response()),
+        Some(Ok(challenge)) => Ok((
+            [(CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            challenge,
+        )
+            .into_response()),
+        Some(Err(e)) => Err(e),
+    }
 }
 
 /// `POST /webhooks/{provider}/{kind}`: a provider with several receivers

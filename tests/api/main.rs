@@ -55,3 +55,4 @@ mod twilio_contract;
 mod unsubscribe;
 mod warmth;
 mod webhooks;
+mod whatsapp;
