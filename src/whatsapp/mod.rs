@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod content;
 pub mod mapping;
 pub mod settings;
+pub mod sync;
 pub mod templates;
 pub mod tier;
 
