@@ -211,19 +211,18 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
                     channel,
                 });
             }
-            let chosen = crate::whatsapp::campaign::Chosen::load(
-                &app.db, name, language, parameters,
-            )
-            .await
-            .map_err(|e| match e {
-                crate::whatsapp::campaign::ChoiceError::Infrastructure(e) => {
-                    SubmitError::Infrastructure(e)
-                }
-                other => SubmitError::Render {
-                    contact: ids[0],
-                    problem: other.to_string(),
-                },
-            })?;
+            let chosen =
+                crate::whatsapp::campaign::Chosen::load(&app.db, name, language, parameters)
+                    .await
+                    .map_err(|e| match e {
+                        crate::whatsapp::campaign::ChoiceError::Infrastructure(e) => {
+                            SubmitError::Infrastructure(e)
+                        }
+                        other => SubmitError::Render {
+                            contact: ids[0],
+                            problem: other.to_string(),
+                        },
+                    })?;
             let named = (Some(chosen.ledger_name()), chosen.kind());
             whatsapp = Some(chosen);
             named
@@ -347,7 +346,11 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
         // already reached in the window go in daily parts, 24 h apart.
         let reached = crate::whatsapp::tier::already_reached(&app.db, &ids, now).await?;
         let new: Vec<usize> = (0..messages.len())
-            .filter(|i| !messages[*i].contact_id.is_some_and(|c| reached.contains(&c)))
+            .filter(|i| {
+                !messages[*i]
+                    .contact_id
+                    .is_some_and(|c| reached.contains(&c))
+            })
             .collect();
         for (i, day) in new.iter().zip(split.days(new.len())) {
             messages[*i].due_at += crate::whatsapp::tier::DailySplit::offset(day);

@@ -172,10 +172,7 @@ pub(crate) fn render(
 }
 
 /// The WhatsApp template a draft chose, checked; `None` for other content.
-pub async fn whatsapp_choice(
-    app: &App,
-    content: &Content,
-) -> Result<Option<Chosen>, ChoiceError> {
+pub async fn whatsapp_choice(app: &App, content: &Content) -> Result<Option<Chosen>, ChoiceError> {
     match content {
         Content::Whatsapp {
             template,

@@ -273,8 +273,7 @@ fn form_view(
                     .find(|t| &t.name == template && &t.language == language)
                     .map(wa_label)
                     .unwrap_or_else(|| format!("{template} ({language})"));
-                ctx["wa_template"] =
-                    json!({"value": wa_value(template, language), "label": label});
+                ctx["wa_template"] = json!({"value": wa_value(template, language), "label": label});
                 let fields: Vec<mapping::Field> = parameters
                     .iter()
                     .filter_map(|p| mapping::Field::parse(p).ok())
@@ -473,8 +472,7 @@ fn read_whatsapp(
         if filled {
             problems.push((
                 block,
-                "A WhatsApp campaign sends an approved WhatsApp template; clear this field."
-                    .into(),
+                "A WhatsApp campaign sends an approved WhatsApp template; clear this field.".into(),
             ));
         }
     }
@@ -579,11 +577,7 @@ fn read_message(
     }
 }
 
-fn read_schedule(
-    problems: &mut Problems,
-    values: &Values,
-    now: DateTime<Utc>,
-) -> Option<Schedule> {
+fn read_schedule(problems: &mut Problems, values: &Values, now: DateTime<Utc>) -> Option<Schedule> {
     match option_of(values, "schedule_mode").as_deref() {
         Some("at") => {
             let at = field(values, "schedule_at")
@@ -935,7 +929,11 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
         if let ChoiceError::Infrastructure(e) = e {
             return Err(e);
         }
-        return result_modal(app, "Not sent", format!(":warning: {}", escape(&e.to_string())));
+        return result_modal(
+            app,
+            "Not sent",
+            format!(":warning: {}", escape(&e.to_string())),
+        );
     }
     let p = preview::build(app, &draft, &ids, user, &crate::campaigns::source(id)).await?;
     if let Some(w) = p.whatsapp.as_ref().filter(|w| !w.submittable()) {

@@ -87,10 +87,7 @@ impl Chosen {
     /// sent before"): `whatsapp:<name>/<language>`, apart from the
     /// `templates/` catalog's names.
     pub fn ledger_name(&self) -> String {
-        format!(
-            "whatsapp:{}/{}",
-            self.template.name, self.template.language
-        )
+        format!("whatsapp:{}/{}", self.template.name, self.template.language)
     }
 
     /// The message for one contact, from its template variables
@@ -112,9 +109,7 @@ impl Chosen {
 pub fn kind_of(category: TemplateCategory) -> MessageKind {
     match category {
         TemplateCategory::Marketing => MessageKind::Marketing,
-        TemplateCategory::Utility | TemplateCategory::Authentication => {
-            MessageKind::Transactional
-        }
+        TemplateCategory::Utility | TemplateCategory::Authentication => MessageKind::Transactional,
     }
 }
 
@@ -192,6 +187,9 @@ mod tests {
             err,
             "spring_offer takes 2 parameters ({{1}}, {{2}}); 1 mapped"
         );
-        assert_eq!(kind_of(TemplateCategory::Utility), MessageKind::Transactional);
+        assert_eq!(
+            kind_of(TemplateCategory::Utility),
+            MessageKind::Transactional
+        );
     }
 }

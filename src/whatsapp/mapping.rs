@@ -151,18 +151,21 @@ mod tests {
                 Field::Metadata("city".into())
             ]
         );
-        assert_eq!(
-            words(&fields),
-            "1=first_name, 2=company, 3=metadata.city"
-        );
+        assert_eq!(words(&fields), "1=first_name, 2=company, 3=metadata.city");
         assert_eq!(parse(&words(&fields)).unwrap(), fields);
         assert!(parse("").unwrap().is_empty());
     }
 
     #[test]
     fn gaps_repeats_and_unknown_fields_are_refused_naming_them() {
-        assert_eq!(parse("1=name, 3=email").unwrap_err(), "parameter 2 is not mapped");
-        assert_eq!(parse("1=name, 1=email").unwrap_err(), "parameter 1 is mapped twice");
+        assert_eq!(
+            parse("1=name, 3=email").unwrap_err(),
+            "parameter 2 is not mapped"
+        );
+        assert_eq!(
+            parse("1=name, 1=email").unwrap_err(),
+            "parameter 1 is mapped twice"
+        );
         let err = parse("1=shoe_size").unwrap_err();
         assert!(err.contains("unknown field 'shoe_size'"), "{err}");
         assert!(parse("first_name").unwrap_err().contains("number=field"));

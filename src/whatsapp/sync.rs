@@ -118,10 +118,10 @@ pub async fn sync(app: &App) -> Result<Synced, SyncError> {
             match Template::from_graph(entry) {
                 Ok(t) => all.push(t),
                 Err(why) => {
-                    let name = entry
-                        .get("name")
-                        .and_then(Json::as_str)
-                        .map_or_else(|| format!("entry {} of page {pages}", i + 1), str::to_string);
+                    let name = entry.get("name").and_then(Json::as_str).map_or_else(
+                        || format!("entry {} of page {pages}", i + 1),
+                        str::to_string,
+                    );
                     skipped.push(format!("{name}: {why}"));
                 }
             }

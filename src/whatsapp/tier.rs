@@ -80,7 +80,9 @@ pub async fn remaining(
     let Some(limit) = tier.limit() else {
         return Ok(None);
     };
-    Ok(Some(u64::from(limit).saturating_sub(reached(db, now).await?)))
+    Ok(Some(
+        u64::from(limit).saturating_sub(reached(db, now).await?),
+    ))
 }
 
 /// The contacts among `ids` already reached in the window (a new template

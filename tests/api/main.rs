@@ -56,3 +56,4 @@ mod unsubscribe;
 mod warmth;
 mod webhooks;
 mod whatsapp;
+mod whatsapp_campaigns;

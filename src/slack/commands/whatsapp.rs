@@ -111,7 +111,7 @@ pub async fn message(
     let more = all.len().saturating_sub(MAX_LISTED);
     let fallback = std::iter::once(headline.clone())
         .chain(error.clone())
-        .chain(all.iter().map(|t| {
+        .chain(all.iter().take(MAX_LISTED).map(|t| {
             format!(
                 "{} ({}) · {} · {}",
                 t.name,
