@@ -554,7 +554,7 @@ fn read_message(
                     "subject",
                     format!(
                         "A {} message has no subject; clear this field.",
-                        channel_label(&channel_name)
+                        channel_label(channel_name)
                     ),
                 ));
             }
