@@ -769,6 +769,66 @@ async fn insert_approval(
     Ok(row.id)
 }
 
+/// A send scheduled "now" approved late: its messages move by the delay,
+/// keeping their offsets from one another, so parts due a day apart (a
+/// WhatsApp campaign split across days to fit the messaging tier) stay a
+/// day apart from the first part's real start. Messages all due together
+/// simply become due now.
+async fn shift_to_now(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: String,
+        next_attempt_at: Option<DateTime<Utc>>,
+    }
+    let backend = conn.get_database_backend();
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT id, next_attempt_at FROM messages WHERE campaign_id = $1 AND state = {awaiting_approval}",
+            awaiting_approval = MessageState::AwaitingApproval.sql(),
+        ),
+        [Value::from(campaign_id)],
+    ))
+    .all(conn)
+    .await?;
+    let dues = || rows.iter().filter_map(|r| r.next_attempt_at);
+    let (Some(first), Some(last)) = (dues().min(), dues().max()) else {
+        return Ok(());
+    };
+    let delay = now - first;
+    // All due together (no parts), or approved in time: the release below
+    // makes them due now as it always has.
+    if first == last || delay <= Duration::zero() {
+        return Ok(());
+    }
+    let mut by_due: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        if let Some(at) = r.next_attempt_at {
+            by_due.entry(at + delay).or_default().push(r.id);
+        }
+    }
+    for (due, ids) in by_due {
+        for chunk in ids.chunks(500) {
+            let mut values = vec![Value::from(due)];
+            values.extend(chunk.iter().map(|i| Value::from(i.clone())));
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "UPDATE messages SET next_attempt_at = $1 WHERE id IN ({})",
+                    placeholders(2, chunk.len())
+                ),
+                values,
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves an approved campaign's messages out of `awaiting_approval`: due
 /// ones to `queued`, future ones to `scheduled`. A local-time schedule is
 /// recomputed from `now`, so a late approval does not send at the wrong
@@ -832,6 +892,9 @@ pub(crate) async fn release(
                 .await?;
             }
         }
+    }
+    if let Schedule::Now = schedule {
+        shift_to_now(conn, campaign_id, now).await?;
     }
     let mut moved = 0;
     for (to, cond, set_due) in [

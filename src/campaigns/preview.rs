@@ -10,6 +10,11 @@
 //! - The risk is scored on exactly the recipients [`Preview::submit_ids`]
 //!   that are handed to `approval::submit`, with the engine's facts, so the
 //!   number here is the number in the approval request.
+//! - A WhatsApp campaign renders its synced template
+//!   (`whatsapp::campaign::Chosen`); a recipient whose mapped field is
+//!   empty is excluded and never submitted (no template goes out with a
+//!   hole), and the messaging tier is counted on the conversations it
+//!   would start ([`WhatsappFigures`]).
 //! - An SMS campaign's samples are the texts as sent (sender name and STOP
 //!   footer included, [`render_final`]), and its segments and cost are
 //!   counted on every receiving recipient's final text.
@@ -115,7 +120,8 @@ pub struct Preview {
     /// WhatsApp only: the template's category, consent and the tier.
     pub whatsapp: Option<WhatsappFigures>,
     /// The recipients to submit: the audience less those without an
-    /// address for the channel (the engine refuses those); the others are
+    /// address for the channel (the engine refuses those) and, on
+    /// WhatsApp, those lacking a mapped template field; the others are
     /// skipped with their reason at send time, where the ledger records it.
     pub submit_ids: Vec<i64>,
 }

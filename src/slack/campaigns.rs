@@ -1092,6 +1092,15 @@ async fn split_view(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView>
             return result_modal(app, "Not sent", format!(":warning: {}", escape(&why)));
         }
     };
+    if let Schedule::LocalTime { .. } = draft.schedule {
+        // A local-time schedule is recomputed per recipient at approval,
+        // which would undo the parts' days.
+        return result_modal(
+            app,
+            "Not split",
+            ":warning: Splitting across days works with *Now* or *At a time*. Edit the draft's schedule, then split it.".into(),
+        );
+    }
     let source = crate::campaigns::source(id);
     let p = preview::build(app, &draft, &ids, user, &source).await?;
     let plan = p.whatsapp.as_ref().and_then(|w| w.over);
