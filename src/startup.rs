@@ -75,6 +75,7 @@ pub fn periodic_jobs() -> Vec<std::sync::Arc<dyn crate::jobs::Periodic>> {
         std::sync::Arc::new(crate::approval::reminders::ReminderJob),
         std::sync::Arc::new(crate::campaigns::progress::ProgressJob),
         std::sync::Arc::new(crate::reports::digest::DigestJob),
+        std::sync::Arc::new(crate::whatsapp::sync::SyncJob),
     ]
 }
 
@@ -183,6 +184,7 @@ impl Application {
         // anything scores.
         crate::warmth::configure(&app.settings.warmth);
         crate::jobs::start(&app, periodic_jobs(), &app.loops, token.clone());
+        crate::whatsapp::sync::on_start(&app);
         let router = match &sandbox {
             Some(sandbox) => router(app.clone()).merge(sandbox.router()),
             None => router(app.clone()),

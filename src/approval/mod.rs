@@ -69,6 +69,19 @@ pub enum Content {
         subject: Option<String>,
         body: String,
     },
+    /// An approved WhatsApp template of the business account
+    /// (`whatsapp_templates`), its `{{n}}` filled from the contact fields
+    /// `parameters[n-1]` names (`whatsapp::mapping`). Older drafts, which
+    /// never had this variant, read as before.
+    Whatsapp {
+        template: String,
+        language: String,
+        parameters: Vec<String>,
+        /// Set when the sender chose to split a campaign over the
+        /// messaging tier across days.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        split: Option<crate::whatsapp::tier::DailySplit>,
+    },
 }
 
 /// One send to one or more contacts, about to be decided on.

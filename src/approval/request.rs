@@ -177,6 +177,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
         .registry()
         .for_channel(channel)
         .ok_or_else(no_provider)?;
+    let mut whatsapp = None;
     let (template, kind) = match &req.content {
         Content::Template { name } => {
             let t = app
@@ -197,6 +198,35 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             (Some(name.clone()), t.kind)
         }
         Content::Inline { .. } => (None, Kind::Marketing),
+        Content::Whatsapp {
+            template: name,
+            language,
+            parameters,
+            ..
+        } => {
+            if channel != Channel::Whatsapp {
+                return Err(SubmitError::WrongChannel {
+                    template: name.clone(),
+                    template_channel: Channel::Whatsapp,
+                    channel,
+                });
+            }
+            let chosen =
+                crate::whatsapp::campaign::Chosen::load(&app.db, name, language, parameters)
+                    .await
+                    .map_err(|e| match e {
+                        crate::whatsapp::campaign::ChoiceError::Infrastructure(e) => {
+                            SubmitError::Infrastructure(e)
+                        }
+                        other => SubmitError::Render {
+                            contact: ids[0],
+                            problem: other.to_string(),
+                        },
+                    })?;
+            let named = (Some(chosen.ledger_name()), chosen.kind());
+            whatsapp = Some(chosen);
+            named
+        }
     };
     let default_tz = app.settings.quiet_hours.default_timezone.clone();
     let sms_sender = crate::sms::sender_name(&app.settings);
@@ -214,6 +244,36 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             problem,
         };
         let vars = variables(c, &req.variables);
+        if let Some(wa) = &whatsapp {
+            if c.phone.as_deref().is_none_or(str::is_empty) {
+                return Err(SubmitError::NoAddress {
+                    contact: c.id,
+                    channel,
+                    what: "phone number",
+                });
+            }
+            // The ledger holds what is sent: the template with this
+            // contact's parameters, and its text as the person reads it.
+            let payload = wa
+                .content(&vars)
+                .map_err(|m| render_err(m.to_string()))?
+                .to_payload();
+            hasher.update(format!("{}:{}\n", c.id, payload));
+            messages.push(NewMessage {
+                source: String::new(),
+                campaign_id: None,
+                contact_id: Some(c.id),
+                channel,
+                kind,
+                address: None,
+                provider: provider.name().to_string(),
+                payload,
+                template: template.clone(),
+                state: MessageState::AwaitingApproval,
+                due_at: due_at(&req.schedule, c.timezone.as_deref(), &default_tz, now),
+            });
+            continue;
+        }
         let rendered = match &req.content {
             Content::Template { name } => app
                 .composer
@@ -229,6 +289,7 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
                 text: render_part("text", body, &vars).map_err(|e| render_err(e.to_string()))?,
                 html: None,
             },
+            Content::Whatsapp { .. } => unreachable!("WhatsApp content is built above"),
         };
         let (payload, address) = if channel == Channel::Email {
             if c.email.as_deref().is_none_or(str::is_empty) {
@@ -276,6 +337,25 @@ async fn prepare(app: &App, req: &SendRequest) -> Result<Prepared, SubmitError> 
             state: MessageState::AwaitingApproval,
             due_at: due_at(&req.schedule, c.timezone.as_deref(), &default_tz, now),
         });
+    }
+    if let Content::Whatsapp {
+        split: Some(split), ..
+    } = &req.content
+    {
+        // Over the messaging tier, by the sender's choice: the people not
+        // already reached in the window go in daily parts, 24 h apart.
+        let reached = crate::whatsapp::tier::already_reached(&app.db, &ids, now).await?;
+        let new: Vec<usize> = (0..messages.len())
+            .filter(|i| {
+                !messages[*i]
+                    .contact_id
+                    .is_some_and(|c| reached.contains(&c))
+            })
+            .collect();
+        for (i, day) in new.iter().zip(split.days(new.len())) {
+            messages[*i].due_at += crate::whatsapp::tier::DailySplit::offset(day);
+        }
+        hasher.update(format!("split:{}/{}\n", split.first_day, split.per_day));
     }
     hasher.update(format!(
         "schedule:{}\n",
@@ -578,7 +658,7 @@ fn campaign_values(
             .to_string();
     let (subject, body) = match &req.content {
         Content::Inline { subject, body } => (subject.clone(), Some(body.clone())),
-        Content::Template { .. } => (None, None),
+        Content::Template { .. } | Content::Whatsapp { .. } => (None, None),
     };
     let schedule = serde_json::to_string(&req.schedule).expect("plain data serialises");
     (audience, subject, body, schedule)
@@ -689,6 +769,66 @@ async fn insert_approval(
     Ok(row.id)
 }
 
+/// A send scheduled "now" approved late: its messages move by the delay,
+/// keeping their offsets from one another, so parts due a day apart (a
+/// WhatsApp campaign split across days to fit the messaging tier) stay a
+/// day apart from the first part's real start. Messages all due together
+/// simply become due now.
+async fn shift_to_now(
+    conn: &impl ConnectionTrait,
+    campaign_id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: String,
+        next_attempt_at: Option<DateTime<Utc>>,
+    }
+    let backend = conn.get_database_backend();
+    let rows = Row::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT id, next_attempt_at FROM messages WHERE campaign_id = $1 AND state = {awaiting_approval}",
+            awaiting_approval = MessageState::AwaitingApproval.sql(),
+        ),
+        [Value::from(campaign_id)],
+    ))
+    .all(conn)
+    .await?;
+    let dues = || rows.iter().filter_map(|r| r.next_attempt_at);
+    let (Some(first), Some(last)) = (dues().min(), dues().max()) else {
+        return Ok(());
+    };
+    let delay = now - first;
+    // All due together (no parts), or approved in time: the release below
+    // makes them due now as it always has.
+    if first == last || delay <= Duration::zero() {
+        return Ok(());
+    }
+    let mut by_due: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        if let Some(at) = r.next_attempt_at {
+            by_due.entry(at + delay).or_default().push(r.id);
+        }
+    }
+    for (due, ids) in by_due {
+        for chunk in ids.chunks(500) {
+            let mut values = vec![Value::from(due)];
+            values.extend(chunk.iter().map(|i| Value::from(i.clone())));
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "UPDATE messages SET next_attempt_at = $1 WHERE id IN ({})",
+                    placeholders(2, chunk.len())
+                ),
+                values,
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves an approved campaign's messages out of `awaiting_approval`: due
 /// ones to `queued`, future ones to `scheduled`. A local-time schedule is
 /// recomputed from `now`, so a late approval does not send at the wrong
@@ -752,6 +892,9 @@ pub(crate) async fn release(
                 .await?;
             }
         }
+    }
+    if let Schedule::Now = schedule {
+        shift_to_now(conn, campaign_id, now).await?;
     }
     let mut moved = 0;
     for (to, cond, set_due) in [

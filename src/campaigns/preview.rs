@@ -10,6 +10,11 @@
 //! - The risk is scored on exactly the recipients [`Preview::submit_ids`]
 //!   that are handed to `approval::submit`, with the engine's facts, so the
 //!   number here is the number in the approval request.
+//! - A WhatsApp campaign renders its synced template
+//!   (`whatsapp::campaign::Chosen`); a recipient whose mapped field is
+//!   empty is excluded and never submitted (no template goes out with a
+//!   hole), and the messaging tier is counted on the conversations it
+//!   would start ([`WhatsappFigures`]).
 //! - An SMS campaign's samples are the texts as sent (sender name and STOP
 //!   footer included, [`render_final`]), and its segments and cost are
 //!   counted on every receiving recipient's final text.
@@ -31,6 +36,11 @@ use crate::{
     domain::{Channel, SkipReason, SmsSegments, sms_segments},
     state::App,
     templates::{Kind, Rendered, TemplateError, render_part},
+    whatsapp::{
+        MessagingTier, TemplateCategory,
+        campaign::{ChoiceError, Chosen},
+        tier::{self, DailySplit},
+    },
 };
 
 /// One rendered example: for SMS, the text as sent (sender and STOP
@@ -56,6 +66,37 @@ pub struct SmsFigures {
     pub rate: Option<f64>,
 }
 
+/// What a WhatsApp campaign means for consent and the messaging tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhatsappFigures {
+    /// "spring_offer (en_US)".
+    pub template: String,
+    pub category: TemplateCategory,
+    /// Recipients skipped for lack of WhatsApp (marketing) consent.
+    pub lacking_consent: usize,
+    /// Recipients left out for an empty mapped field: `(field, count)`.
+    pub missing: Vec<(String, usize)>,
+    pub tier: MessagingTier,
+    /// People reached in the last 24 h.
+    pub reached: u64,
+    /// How many more the number may start now; `None`: unlimited.
+    pub remaining: Option<u64>,
+    /// Conversations this campaign would start (receiving recipients not
+    /// already reached in the window).
+    pub new: u64,
+    /// Over the tier: the split that would fit, the sender's to choose.
+    pub over: Option<DailySplit>,
+    /// The split the sender chose (stored in the draft's content).
+    pub chosen_split: Option<DailySplit>,
+}
+
+impl WhatsappFigures {
+    /// Whether the preview may be submitted: within the tier, or split.
+    pub fn submittable(&self) -> bool {
+        self.over.is_none() || self.chosen_split.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preview {
     /// Contacts in the audience.
@@ -76,8 +117,11 @@ pub struct Preview {
     pub estimate_secs: Option<f64>,
     /// SMS only: segments and cost.
     pub sms: Option<SmsFigures>,
+    /// WhatsApp only: the template's category, consent and the tier.
+    pub whatsapp: Option<WhatsappFigures>,
     /// The recipients to submit: the audience less those without an
-    /// address for the channel (the engine refuses those); the others are
+    /// address for the channel (the engine refuses those) and, on
+    /// WhatsApp, those lacking a mapped template field; the others are
     /// skipped with their reason at send time, where the ledger records it.
     pub submit_ids: Vec<i64>,
 }
@@ -102,7 +146,8 @@ pub fn kind_of(app: &App, content: &Content) -> Kind {
             .get(name)
             .map(|t| t.kind)
             .unwrap_or(Kind::Marketing),
-        Content::Inline { .. } => Kind::Marketing,
+        // The category decides; `build` reads it from the stored template.
+        Content::Inline { .. } | Content::Whatsapp { .. } => Kind::Marketing,
     }
 }
 
@@ -124,6 +169,26 @@ pub(crate) fn render(
             text: render_part("text", body, &vars)?,
             html: None,
         }),
+        // Rendered from the synced template ([`Chosen::content`]), which
+        // needs the database; callers take that path first.
+        Content::Whatsapp { template, .. } => {
+            Err(TemplateError::Unknown(format!("whatsapp:{template}")))
+        }
+    }
+}
+
+/// The WhatsApp template a draft chose, checked; `None` for other content.
+pub async fn whatsapp_choice(app: &App, content: &Content) -> Result<Option<Chosen>, ChoiceError> {
+    match content {
+        Content::Whatsapp {
+            template,
+            language,
+            parameters,
+            ..
+        } => Ok(Some(
+            Chosen::load(&app.db, template, language, parameters).await?,
+        )),
+        _ => Ok(None),
     }
 }
 
@@ -162,7 +227,13 @@ pub async fn build(
 ) -> anyhow::Result<Preview> {
     let now = crate::clock::now();
     let people = recipients(app, ids).await?;
-    let kind = kind_of(app, &draft.content);
+    let chosen = whatsapp_choice(app, &draft.content)
+        .await
+        .map_err(|e| anyhow::anyhow!("the draft's WhatsApp template: {e}"))?;
+    let kind = match &chosen {
+        Some(c) => c.kind(),
+        None => kind_of(app, &draft.content),
+    };
     let channel = draft.channel;
     let claimed: Vec<Claimed> = people
         .iter()
@@ -188,17 +259,39 @@ pub async fn build(
         now,
     )
     .await?;
-    let mut excluded: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut excluded: BTreeMap<String, usize> = BTreeMap::new();
     let mut receiving: Vec<(&Recipient, String)> = Vec::new();
     let mut submit_ids = Vec::new();
+    let mut wa_samples: Vec<(i64, String)> = Vec::new();
+    let mut missing: BTreeMap<String, usize> = BTreeMap::new();
+    let mut lacking_consent = 0;
     for (c, v) in people.iter().zip(&verdicts) {
         let address = match channel {
             Channel::Email => c.email.clone(),
             _ => c.phone.clone(),
         };
+        // A WhatsApp template with an empty field would go out with a
+        // hole: the recipient is reported and never submitted.
+        if let Some(chosen) = &chosen
+            && !matches!(v, Verdict::Skip(SkipReason::NoAddress))
+        {
+            match chosen.content(&variables(c, &serde_json::json!({}))) {
+                Ok(content) => wa_samples.push((c.id, content.text().to_string())),
+                Err(m) => {
+                    *excluded
+                        .entry(format!("empty template field ({})", m.0.name()))
+                        .or_default() += 1;
+                    *missing.entry(m.0.name()).or_default() += 1;
+                    continue;
+                }
+            }
+        }
+        if matches!(v, Verdict::Skip(SkipReason::NoConsent)) {
+            lacking_consent += 1;
+        }
         match v {
             Verdict::Skip(r) => {
-                *excluded.entry(reason_words(*r)).or_default() += 1;
+                *excluded.entry(reason_words(*r).to_string()).or_default() += 1;
                 if *r != SkipReason::NoAddress {
                     submit_ids.push(c.id);
                 }
@@ -213,8 +306,18 @@ pub async fn build(
     let samples = receiving
         .iter()
         .take(3)
-        .map(
-            |(c, to)| match render_final(app, channel, kind, &draft.content, c) {
+        .map(|(c, to)| match &chosen {
+            Some(_) => Sample {
+                to: to.clone(),
+                subject: None,
+                segments: None,
+                text: wa_samples
+                    .iter()
+                    .find(|(id, _)| *id == c.id)
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default(),
+            },
+            None => match render_final(app, channel, kind, &draft.content, c) {
                 Ok(r) => Sample {
                     to: to.clone(),
                     subject: r.subject,
@@ -228,7 +331,7 @@ pub async fn build(
                     segments: None,
                 },
             },
-        )
+        })
         .collect();
     // Every receiving recipient's text is counted: names differ in length,
     // and one accented name can switch a text to UCS-2.
@@ -255,9 +358,26 @@ pub async fn build(
         .iter()
         .filter(|c| submit_set.contains(&c.id))
         .collect();
+    let wa_name = chosen.as_ref().map(Chosen::ledger_name);
     let template = match &draft.content {
         Content::Inline { .. } => None,
         Content::Template { name } => Some(name.as_str()),
+        Content::Whatsapp { .. } => wa_name.as_deref(),
+    };
+    let whatsapp = match &chosen {
+        Some(c) => Some(
+            whatsapp_figures(
+                app,
+                draft,
+                c,
+                &receiving.iter().map(|(r, _)| r.id).collect::<Vec<_>>(),
+                lacking_consent,
+                missing.into_iter().collect(),
+                now,
+            )
+            .await?,
+        ),
+        None => None,
     };
     let warmths: Vec<f64> = submitted.iter().map(|r| r.warmth).collect();
     let (risk, new_content) =
@@ -285,7 +405,53 @@ pub async fn build(
         provider: provider.map(|p| p.name().to_string()),
         estimate_secs,
         sms: sms_figures,
+        whatsapp,
         submit_ids,
+    })
+}
+
+/// The tier and consent figures of a WhatsApp campaign whose receiving
+/// recipients are `receiving`.
+async fn whatsapp_figures(
+    app: &App,
+    draft: &Draft,
+    chosen: &Chosen,
+    receiving: &[i64],
+    lacking_consent: usize,
+    missing: Vec<(String, usize)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<WhatsappFigures> {
+    let tier_setting = app.settings.whatsapp.messaging_tier;
+    let reached = tier::reached(&app.db, now).await?;
+    let remaining = tier_setting
+        .limit()
+        .map(|l| u64::from(l).saturating_sub(reached));
+    let already = tier::already_reached(&app.db, receiving, now).await?;
+    let new = receiving.iter().filter(|id| !already.contains(id)).count() as u64;
+    let over = match tier::fit(tier_setting, remaining, new) {
+        tier::Fit::Fits => None,
+        tier::Fit::Over {
+            remaining, tier, ..
+        } => Some(DailySplit {
+            first_day: u32::try_from(remaining).unwrap_or(tier),
+            per_day: tier,
+        }),
+    };
+    let chosen_split = match &draft.content {
+        Content::Whatsapp { split, .. } => *split,
+        _ => None,
+    };
+    Ok(WhatsappFigures {
+        template: format!("{} ({})", chosen.template.name, chosen.template.language),
+        category: chosen.template.category,
+        lacking_consent,
+        missing,
+        tier: tier_setting,
+        reached,
+        remaining,
+        new,
+        over,
+        chosen_split,
     })
 }
 

@@ -43,6 +43,9 @@ pub const CAMPAIGN_OPEN: &str = "campaign_open";
 pub const CAMPAIGN_SAVE: &str = "campaign_save";
 /// In the campaign preview: back to the form.
 pub const CAMPAIGN_EDIT: &str = "campaign_edit";
+/// In a WhatsApp campaign's preview over the messaging tier: split it
+/// across days.
+pub const CAMPAIGN_SPLIT: &str = "campaign_split";
 /// On an approved request of a campaign not started yet, and on the
 /// Home tab: open the reschedule modal.
 pub const CAMPAIGN_RESCHEDULE: &str = "campaign_reschedule";

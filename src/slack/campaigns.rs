@@ -38,7 +38,16 @@ use crate::{
     domain::Channel,
     state::App,
     templates::{TemplateError, check_syntax},
+    whatsapp::{
+        campaign::ChoiceError,
+        mapping,
+        templates::{self as wa_templates, Template as WaTemplate},
+    },
 };
+
+/// What the composer says about Instagram, which it never offers.
+pub const INSTAGRAM_NOT_FOR_CAMPAIGNS: &str =
+    "Instagram allows no cold outreach: answer DMs from their Slack notice instead.";
 
 /// Callback ids of the modals opened here.
 pub const CAMPAIGN_MODAL: &str = "campaign_modal";
@@ -52,6 +61,7 @@ pub fn handles(action_id: &str) -> bool {
         actions::CAMPAIGN_OPEN,
         actions::CAMPAIGN_SAVE,
         actions::CAMPAIGN_EDIT,
+        actions::CAMPAIGN_SPLIT,
     ]
     .contains(&action_id)
 }
@@ -72,32 +82,77 @@ pub fn owns_view(ev: &SlackInteractionViewSubmissionEvent) -> bool {
 // Opening the form.
 
 /// Opens an empty composer with `trigger` (no database work before it).
+/// With WhatsApp carried, the form lists the synced templates: a loading
+/// view opens at once and is updated once they are read.
 pub fn open_new(app: &App, trigger: SlackTriggerId) {
     let app2 = app.clone();
     app.spawn("open the campaign modal", async move {
-        let view = form_view(&app2, None, None, false)?;
-        app2.slack
-            .views_open(SlackApiViewsOpenRequest::new(trigger, view))
+        if !whatsapp_offered(&app2) {
+            let view = form_view(&app2, None, None, false, &[])?;
+            app2.slack
+                .views_open(SlackApiViewsOpenRequest::new(trigger, view))
+                .await?;
+            return Ok(());
+        }
+        let loading = form_view(&app2, None, None, true, &[])?;
+        let opened = app2
+            .slack
+            .views_open(SlackApiViewsOpenRequest::new(trigger, loading))
             .await?;
+        let templates = whatsapp_templates(&app2).await?;
+        let view = form_view(&app2, None, None, false, &templates)?;
+        let req = SlackApiViewsUpdateRequest::new(view)
+            .with_view_id(opened.view.state_params.id.clone())
+            .with_hash(opened.view.state_params.hash.clone());
+        app2.slack.views_update(req).await?;
         Ok(())
     });
+}
+
+/// Whether a provider carries WhatsApp, so the composer offers it.
+fn whatsapp_offered(app: &App) -> bool {
+    app.dispatcher
+        .registry()
+        .for_channel(Channel::Whatsapp)
+        .is_some()
+}
+
+/// The WhatsApp templates the composer offers (usable ones), when
+/// WhatsApp is offered.
+async fn whatsapp_templates(app: &App) -> anyhow::Result<Vec<WaTemplate>> {
+    if !whatsapp_offered(app) {
+        return Ok(Vec::new());
+    }
+    wa_templates::usable(&app.db).await
+}
+
+/// "spring_offer (en_US) · Marketing", the select's words for a template.
+fn wa_label(t: &WaTemplate) -> String {
+    let label = format!("{} ({}) · {}", t.name, t.language, t.category.label());
+    label.chars().take(75).collect()
+}
+
+/// The select's value: name and language.
+fn wa_value(name: &str, language: &str) -> String {
+    format!("{name}|{language}")
 }
 
 /// Opens draft `id` of `user`: a loading view at once, then the draft.
 pub fn open_draft(app: &App, trigger: SlackTriggerId, user: String, id: i64) {
     let app2 = app.clone();
     app.spawn("open a campaign draft", async move {
-        let loading = form_view(&app2, Some(id), None, true)?;
+        let loading = form_view(&app2, Some(id), None, true, &[])?;
         let opened = app2
             .slack
             .views_open(SlackApiViewsOpenRequest::new(trigger, loading))
             .await?;
         let stored = drafts::get(&app2.db, &user, id).await?;
+        let templates = whatsapp_templates(&app2).await?;
         let view = match stored
             .as_ref()
             .and_then(|d| d.spec.clone().or(d.pending.clone()))
         {
-            Some(draft) => form_view(&app2, Some(id), Some(&draft), false)?,
+            Some(draft) => form_view(&app2, Some(id), Some(&draft), false, &templates)?,
             None => result_modal(&app2, "Not found", "That draft no longer exists.".into())?,
         };
         let req = SlackApiViewsUpdateRequest::new(view)
@@ -112,16 +167,21 @@ fn channel_label(value: &str) -> String {
     Channel::parse(value).map_or(value.to_string(), |c| c.label().to_string())
 }
 
-/// The composer; `draft` prefills it, `loading` shows only a spinner.
+/// The composer; `draft` prefills it, `loading` shows only a spinner;
+/// `wa` are the WhatsApp templates offered (when WhatsApp is carried).
 fn form_view(
     app: &App,
     draft_id: Option<i64>,
     draft: Option<&Draft>,
     loading: bool,
+    wa: &[WaTemplate],
 ) -> anyhow::Result<SlackView> {
     let registry = app.dispatcher.registry();
     // Email is always offered: the preview explains a missing provider.
-    let offered = |c: Channel| c == Channel::Email || registry.for_channel(c).is_some();
+    // Instagram never: it allows no cold outreach (a context line says so).
+    let offered = |c: Channel| {
+        c == Channel::Email || (c != Channel::Instagram && registry.for_channel(c).is_some())
+    };
     let available: Vec<_> = Channel::ALL
         .into_iter()
         .filter(|c| offered(*c))
@@ -129,7 +189,7 @@ fn form_view(
         .collect();
     let unavailable: Vec<&str> = Channel::ALL
         .into_iter()
-        .filter(|c| !offered(*c))
+        .filter(|c| !offered(*c) && *c != Channel::Instagram)
         .map(Channel::label)
         .collect();
     // Marketing templates of every offered channel; each SMS template's
@@ -161,6 +221,14 @@ fn form_view(
         "stage": null, "tags": null, "emails": null,
         "templates": templates, "template": null, "subject": null, "body": null,
         "schedule_mode": "now", "schedule_at": null, "schedule_local": null,
+        "instagram": INSTAGRAM_NOT_FOR_CAMPAIGNS,
+        "whatsapp": offered(Channel::Whatsapp),
+        "wa_templates": wa.iter().map(|t| json!({
+            "value": wa_value(&t.name, &t.language), "label": wa_label(t),
+        })).collect::<Vec<_>>(),
+        "wa_about": wa_about(wa),
+        "wa_template": null, "wa_params": null,
+        "wa_fields": mapping::FIELDS_WORDS,
     });
     if let Some(d) = draft {
         ctx["name"] = json!(d.name);
@@ -194,6 +262,24 @@ fn form_view(
                 ctx["subject"] = json!(subject);
                 ctx["body"] = json!(body);
             }
+            Content::Whatsapp {
+                template,
+                language,
+                parameters,
+                ..
+            } => {
+                let label = wa
+                    .iter()
+                    .find(|t| &t.name == template && &t.language == language)
+                    .map(wa_label)
+                    .unwrap_or_else(|| format!("{template} ({language})"));
+                ctx["wa_template"] = json!({"value": wa_value(template, language), "label": label});
+                let fields: Vec<mapping::Field> = parameters
+                    .iter()
+                    .filter_map(|p| mapping::Field::parse(p).ok())
+                    .collect();
+                ctx["wa_params"] = json!((!fields.is_empty()).then(|| mapping::words(&fields)));
+            }
         }
         match &d.schedule {
             Schedule::Now => {}
@@ -208,6 +294,32 @@ fn form_view(
         }
     }
     Ok(app.blocks.view("campaign_modal.json.j2", ctx)?)
+}
+
+/// One line per offered WhatsApp template: its category, parameters and
+/// body's first line, so the person maps `{{n}}` knowing what they say.
+fn wa_about(wa: &[WaTemplate]) -> Option<String> {
+    if wa.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = wa
+        .iter()
+        .take(15)
+        .map(|t| {
+            let first = t.body.lines().next().unwrap_or_default();
+            let first: String = first.chars().take(120).collect();
+            format!(
+                "• *{}* ({}) · {} · {} parameter{}: _{}_",
+                escape(&t.name),
+                escape(&t.language),
+                t.category.label(),
+                t.parameter_count,
+                if t.parameter_count == 1 { "" } else { "s" },
+                escape(&first)
+            )
+        })
+        .collect();
+    Some(lines.join("\n"))
 }
 
 // ---------------------------------------------------------------------------
@@ -227,7 +339,9 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
     let channel_name =
         option_of(values, "channel").unwrap_or_else(|| Channel::Email.as_str().into());
     let channel = Channel::parse(&channel_name);
-    if channel
+    if channel == Some(Channel::Instagram) {
+        problems.push(("channel", INSTAGRAM_NOT_FOR_CAMPAIGNS.into()));
+    } else if channel
         .and_then(|c| app.dispatcher.registry().for_channel(c))
         .is_none()
     {
@@ -293,7 +407,114 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
     let template = option_of(values, "template");
     let subject = text_of(values, "subject");
     let body = text_of(values, "body");
-    let content = match (template, body) {
+    let wa_template = option_of(values, "wa_template");
+    let wa_params = text_of(values, "wa_params");
+    let content = if channel == Some(Channel::Whatsapp) {
+        read_whatsapp(
+            &mut problems,
+            values,
+            [
+                ("template", template.is_some()),
+                ("subject", subject.is_some()),
+                ("body", body.is_some()),
+            ],
+            wa_template,
+            wa_params,
+        )
+    } else if wa_template.is_some() || wa_params.is_some() {
+        let block = if wa_template.is_some() {
+            "wa_template"
+        } else {
+            "wa_params"
+        };
+        problems.push((
+            block,
+            "WhatsApp templates are for the WhatsApp channel; clear this or choose WhatsApp."
+                .into(),
+        ));
+        None
+    } else {
+        read_message(
+            app,
+            &mut problems,
+            channel,
+            &channel_name,
+            template,
+            subject,
+            body,
+        )
+    };
+    let schedule = read_schedule(&mut problems, values, now);
+    match (name, channel, content, schedule) {
+        (Some(name), Some(channel), Some(content), Some(schedule)) if problems.is_empty() => {
+            Ok(Draft {
+                name,
+                channel,
+                audience,
+                content,
+                schedule,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// A WhatsApp campaign's content: a synced template and its mapping. The
+/// email/SMS message fields must be empty (`others`: block, filled).
+fn read_whatsapp(
+    problems: &mut Problems,
+    values: &Values,
+    others: [(&'static str, bool); 3],
+    wa_template: Option<String>,
+    wa_params: Option<String>,
+) -> Option<Content> {
+    for (block, filled) in others {
+        if filled {
+            problems.push((
+                block,
+                "A WhatsApp campaign sends an approved WhatsApp template; clear this field.".into(),
+            ));
+        }
+    }
+    let fields = match mapping::parse(&wa_params.unwrap_or_default()) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            problems.push(("wa_params", e));
+            None
+        }
+    };
+    let Some((name, language)) = wa_template.as_deref().and_then(|v| v.split_once('|')) else {
+        // Without synced templates the select is not in the form at all.
+        let block = if field(values, "wa_template").is_some() || wa_template.is_some() {
+            "wa_template"
+        } else {
+            "channel"
+        };
+        problems.push((
+            block,
+            "Choose an approved WhatsApp template (`whatsapp templates` syncs them).".into(),
+        ));
+        return None;
+    };
+    Some(Content::Whatsapp {
+        template: name.to_string(),
+        language: language.to_string(),
+        parameters: fields?.iter().map(mapping::Field::name).collect(),
+        split: None,
+    })
+}
+
+/// An email or SMS campaign's content: a catalog template or a message.
+fn read_message(
+    app: &App,
+    problems: &mut Problems,
+    channel: Option<Channel>,
+    channel_name: &str,
+    template: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+) -> Option<Content> {
+    match (template, body) {
         (Some(_), Some(_)) => {
             problems.push((
                 "body",
@@ -333,7 +554,7 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
                     "subject",
                     format!(
                         "A {} message has no subject; clear this field.",
-                        channel_label(&channel_name)
+                        channel_label(channel_name)
                     ),
                 ));
             }
@@ -353,8 +574,11 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             problems.push(("body", "Choose a template or write the message.".into()));
             None
         }
-    };
-    let schedule = match option_of(values, "schedule_mode").as_deref() {
+    }
+}
+
+fn read_schedule(problems: &mut Problems, values: &Values, now: DateTime<Utc>) -> Option<Schedule> {
+    match option_of(values, "schedule_mode").as_deref() {
         Some("at") => {
             let at = field(values, "schedule_at")
                 .and_then(|v| v.selected_date_time.as_ref())
@@ -387,18 +611,6 @@ fn read_form(app: &App, values: &Values, now: DateTime<Utc>) -> Result<Draft, Pr
             }
         }
         _ => Some(Schedule::Now),
-    };
-    match (name, channel, content, schedule) {
-        (Some(name), Some(channel), Some(content), Some(schedule)) if problems.is_empty() => {
-            Ok(Draft {
-                name,
-                channel,
-                audience,
-                content,
-                schedule,
-            })
-        }
-        _ => Err(problems),
     }
 }
 
@@ -430,9 +642,25 @@ async fn resolve_audience(app: &App, draft: &Draft) -> anyhow::Result<Result<Vec
     Ok(Ok(r.ids))
 }
 
+/// A WhatsApp draft's template and mapping against the synced set: an
+/// unknown or unusable template on the select, a wrong count on the
+/// mapping. A recipient with an empty field is the preview's to report.
+async fn check_whatsapp(app: &App, draft: &Draft) -> anyhow::Result<Option<Problems>> {
+    match preview::whatsapp_choice(app, &draft.content).await {
+        Ok(_) => Ok(None),
+        Err(ChoiceError::Infrastructure(e)) => Err(e),
+        Err(e @ ChoiceError::Mapping(_)) => Ok(Some(vec![("wa_params", e.to_string())])),
+        Err(e) => Ok(Some(vec![("wa_template", e.to_string())])),
+    }
+}
+
 /// Renders the message for every recipient, strictly; the first failure
-/// goes on the field that caused it.
+/// goes on the field that caused it. (WhatsApp templates are checked by
+/// [`check_whatsapp`]; their recipients' fields by the preview.)
 async fn check_render(app: &App, draft: &Draft, ids: &[i64]) -> anyhow::Result<Option<Problems>> {
+    if matches!(draft.content, Content::Whatsapp { .. }) {
+        return Ok(None);
+    }
     let people = preview::recipients(app, ids).await?;
     for c in &people {
         if let Err(e) = preview::render(app, &draft.content, c) {
@@ -497,6 +725,14 @@ fn verdict(app: &App, p: &Preview) -> Verdict {
 
 fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow::Result<SlackView> {
     let v = verdict(app, p);
+    let (wa_words, wa_over) = match &p.whatsapp {
+        Some(w) => {
+            let (words, over) = whatsapp_words(w, p.receive);
+            (Some(words), over)
+        }
+        None => (None, None),
+    };
+    let can_submit = p.whatsapp.as_ref().is_none_or(|w| w.submittable());
     let (submit_label, verdict_words) = match &v {
         Verdict::Send => (
             "Send",
@@ -563,7 +799,11 @@ fn preview_view(app: &App, draft_id: i64, draft: &Draft, p: &Preview) -> anyhow:
         json!({
             "callback_id": CAMPAIGN_PREVIEW,
             "draft_id": draft_id.to_string(),
-            "submit_label": submit_label,
+            "submit_label": can_submit.then_some(submit_label),
+            "whatsapp": wa_words,
+            "over_tier": wa_over,
+            "split_offered": !can_submit,
+            "split_action": actions::CAMPAIGN_SPLIT,
             "name": escape(&draft.name),
             "channel": draft.channel.label(),
             "schedule": schedule_words(&draft.schedule),
@@ -648,6 +888,9 @@ pub async fn on_view_submission(
         Ok(ids) => ids,
         Err(p) => return Ok(errors(p)),
     };
+    if let Some(p) = check_whatsapp(app, &draft).await? {
+        return Ok(errors(p));
+    }
     if let Some(p) = check_render(app, &draft, &ids).await? {
         return Ok(errors(p));
     }
@@ -682,7 +925,21 @@ async fn submit(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
             return result_modal(app, "Not sent", format!(":warning: {}", escape(&why)));
         }
     };
+    if let Err(e) = preview::whatsapp_choice(app, &draft.content).await {
+        if let ChoiceError::Infrastructure(e) = e {
+            return Err(e);
+        }
+        return result_modal(
+            app,
+            "Not sent",
+            format!(":warning: {}", escape(&e.to_string())),
+        );
+    }
     let p = preview::build(app, &draft, &ids, user, &crate::campaigns::source(id)).await?;
+    if let Some(w) = p.whatsapp.as_ref().filter(|w| !w.submittable()) {
+        // Over the tier without the sender's split: nothing is queued.
+        return result_modal(app, "Not sent", over_tier_words(w));
+    }
     if p.submit_ids.is_empty() {
         return result_modal(
             app,
@@ -782,11 +1039,17 @@ pub async fn on_action(
     let view_id = container.view_id.clone();
     let app2 = app.clone();
     let edit = action_id == actions::CAMPAIGN_EDIT;
+    let split = action_id == actions::CAMPAIGN_SPLIT;
     app.spawn("act on a campaign preview", async move {
-        let view = if edit {
+        let view = if split {
+            split_view(&app2, &user, id).await?
+        } else if edit {
             match drafts::get(&app2.db, &user, id).await? {
                 Some(d) => match d.pending.or(d.spec) {
-                    Some(draft) => form_view(&app2, Some(id), Some(&draft), false)?,
+                    Some(draft) => {
+                        let templates = whatsapp_templates(&app2).await?;
+                        form_view(&app2, Some(id), Some(&draft), false, &templates)?
+                    }
                     None => result_modal(&app2, "Not found", "That draft is empty.".into())?,
                 },
                 None => result_modal(&app2, "Not found", "That draft no longer exists.".into())?,
@@ -811,6 +1074,116 @@ pub async fn on_action(
         Ok(())
     });
     Ok(())
+}
+
+/// "Split across days": the draft's WhatsApp content takes the split that
+/// fits the tier now, and the preview shows it (submittable again).
+async fn split_view(app: &App, user: &str, id: i64) -> anyhow::Result<SlackView> {
+    let Some(mut draft) = drafts::get(&app.db, user, id)
+        .await?
+        .and_then(|d| d.pending.or(d.spec))
+    else {
+        return result_modal(app, "Not found", "That draft no longer exists.".into());
+    };
+    let ids = match resolve_audience(app, &draft).await? {
+        Ok(ids) => ids,
+        Err(p) => {
+            let why = p.into_iter().map(|x| x.1).collect::<Vec<_>>().join(" ");
+            return result_modal(app, "Not sent", format!(":warning: {}", escape(&why)));
+        }
+    };
+    if let Schedule::LocalTime { .. } = draft.schedule {
+        // A local-time schedule is recomputed per recipient at approval,
+        // which would undo the parts' days.
+        return result_modal(
+            app,
+            "Not split",
+            ":warning: Splitting across days works with *Now* or *At a time*. Edit the draft's schedule, then split it.".into(),
+        );
+    }
+    let source = crate::campaigns::source(id);
+    let p = preview::build(app, &draft, &ids, user, &source).await?;
+    let plan = p.whatsapp.as_ref().and_then(|w| w.over);
+    if let (Content::Whatsapp { split, .. }, Some(plan)) = (&mut draft.content, plan) {
+        *split = Some(plan);
+        drafts::stage(&app.db, user, Some(id), &draft, crate::clock::now()).await?;
+        let p = preview::build(app, &draft, &ids, user, &source).await?;
+        return preview_view(app, id, &draft, &p);
+    }
+    // Within the tier after all (people were reached meanwhile, or the
+    // tier changed): the preview as it stands.
+    preview_view(app, id, &draft, &p)
+}
+
+/// The preview's WhatsApp lines: template and category with consent, the
+/// people left out for an empty field, and the messaging tier.
+fn whatsapp_words(w: &preview::WhatsappFigures, receive: usize) -> (String, Option<String>) {
+    use crate::whatsapp::TemplateCategory;
+    let consent = match w.category {
+        TemplateCategory::Marketing => format!(
+            "needs WhatsApp marketing consent: {} recipient{} lack{} it and {} skipped.",
+            w.lacking_consent,
+            if w.lacking_consent == 1 { "" } else { "s" },
+            if w.lacking_consent == 1 { "s" } else { "" },
+            if w.lacking_consent == 1 { "is" } else { "are" },
+        ),
+        _ => "not marketing: WhatsApp consent for marketing is not required.".into(),
+    };
+    let mut lines = vec![format!(
+        "*WhatsApp template:* {} · *{}*: {consent}",
+        escape(&w.template),
+        w.category.label()
+    )];
+    if !w.missing.is_empty() {
+        let missing = w
+            .missing
+            .iter()
+            .map(|(f, n)| format!("{n} without {f}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        lines.push(format!(
+            "*Left out:* {missing}: the template would go out with a hole."
+        ));
+    }
+    let tier = match w.remaining {
+        Some(left) => format!(
+            "*Messaging tier:* {}; {} reached in the last 24 h, {left} more now. This campaign starts {} conversation{} ({receive} receiving).",
+            w.tier.words(),
+            w.reached,
+            w.new,
+            if w.new == 1 { "" } else { "s" }
+        ),
+        None => format!("*Messaging tier:* {}.", w.tier.words()),
+    };
+    lines.push(tier);
+    let over = w.over.map(|plan| match w.chosen_split {
+        Some(chosen) => {
+            let days = chosen.day_count(usize::try_from(w.new).unwrap_or(usize::MAX));
+            format!(
+                ":calendar: *Split across {days} days:* up to {} now, then up to {} every 24 h.",
+                chosen.first_day, chosen.per_day
+            )
+        }
+        None => format!(
+            ":no_entry: WhatsApp's messaging tier ({}) lets this number start {} more conversation{} now; this campaign would start {}. Nothing is queued unless you split it across days ({} days).",
+            w.tier.words(),
+            plan.first_day,
+            if plan.first_day == 1 { "" } else { "s" },
+            w.new,
+            plan.day_count(usize::try_from(w.new).unwrap_or(usize::MAX))
+        ),
+    });
+    (lines.join("\n"), over)
+}
+
+/// Words for a refused over-tier submit.
+fn over_tier_words(w: &preview::WhatsappFigures) -> String {
+    format!(
+        ":no_entry: WhatsApp's messaging tier ({}) lets this number start {} more conversations now; this campaign would start {}. Nothing was queued: reopen the preview and choose *Split across days*.",
+        w.tier.words(),
+        w.remaining.unwrap_or_default(),
+        w.new
+    )
 }
 
 // ---------------------------------------------------------------------------

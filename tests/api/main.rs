@@ -58,4 +58,5 @@ mod unsubscribe;
 mod warmth;
 mod webhooks;
 mod whatsapp;
+mod whatsapp_campaigns;
 mod whatsapp_contract;

@@ -12,6 +12,7 @@ mod doctor;
 mod help;
 mod log;
 mod status;
+mod whatsapp;
 
 use async_trait::async_trait;
 use axum::{
@@ -51,6 +52,7 @@ pub const SUBCOMMANDS: &[&dyn Subcommand] = &[
     &campaign::Drafts,
     &campaign::Nudge,
     &log::Log,
+    &whatsapp::Whatsapp,
     &doctor::Doctor,
 ];
 
