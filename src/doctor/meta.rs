@@ -49,6 +49,9 @@ pub struct MetaFacts {
     pub templates: Option<TemplateFacts>,
     /// WhatsApp only: the tier in words.
     pub tier: Option<String>,
+    /// WhatsApp only: unique people reached by template messages in the
+    /// last 24 h (`crate::whatsapp::tier::reached`).
+    pub reached: Option<u64>,
 }
 
 fn set(s: &Option<secrecy::SecretString>) -> bool {
@@ -83,6 +86,11 @@ pub async fn gather(
         verify_token_set: set(&settings.meta.verify_token),
         templates,
         tier: (channel == Channel::Whatsapp).then(|| settings.whatsapp.messaging_tier.words()),
+        reached: if channel == Channel::Whatsapp {
+            Some(crate::whatsapp::tier::reached(db, crate::clock::now()).await?)
+        } else {
+            None
+        },
     }))
 }
 
@@ -162,7 +170,10 @@ pub fn verdicts(f: &MetaFacts) -> Vec<Verdict> {
             passed: true,
             warning: false,
             reason: format!(
-                "{tier} (`[whatsapp] messaging_tier`; Meta counts unique recipients of conversations we start in a rolling 24 h)"
+                "{tier}{} (`[whatsapp] messaging_tier`; Meta counts unique recipients of conversations we start in a rolling 24 h)",
+                f.reached
+                    .map(|n| format!("; {n} reached in the last 24 h"))
+                    .unwrap_or_default()
             ),
             setting: None,
         });
@@ -195,6 +206,7 @@ mod tests {
                 synced_at: DateTime::<Utc>::from_timestamp(1_800_000_000, 0),
             }),
             tier: Some("1,000 unique recipients per 24 h".into()),
+            reached: Some(12),
         }
     }
 
@@ -213,6 +225,7 @@ mod tests {
         );
         assert!(v.iter().all(|v| v.passed && !v.warning), "{v:?}");
         assert!(v[1].reason.contains("3 template(s), 2 approved, 1 usable"));
+        assert!(v[2].reason.contains("12 reached in the last 24 h"), "{v:?}");
         assert!(v[3].reason.contains("24 h"));
     }
 
@@ -240,6 +253,7 @@ mod tests {
             verify_token_set: true,
             templates: None,
             tier: None,
+            reached: None,
         };
         let v = verdicts(&f);
         assert_eq!(v.len(), 2);

@@ -658,6 +658,7 @@ mod tests {
                 synced_at: None,
             }),
             tier: Some("250 unique recipients per 24 h".into()),
+            reached: Some(0),
         });
 
         // Act

@@ -636,7 +636,11 @@ storage_test!(
                 .contains("3 template(s), 2 approved, 2 usable"),
             "{templates:?}"
         );
-        assert!(line("whatsapp", "messaging tier").reason.contains("250"));
+        let tier = line("whatsapp", "messaging tier").reason;
+        assert!(
+            tier.contains("250") && tier.contains("0 reached in the last 24 h"),
+            "{tier}"
+        );
         assert!(
             line("whatsapp", "conversation window")
                 .reason
