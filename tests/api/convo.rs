@@ -301,6 +301,14 @@ storage_test!(
         let bob_text = c
             .submit(&bob_view, answer("Hello again"), "t-bob-text")
             .await;
+        let chosen = answer_choose(&c, bob_says, "spring_offer|en_US", "1.3").await;
+        let marketing = c
+            .submit(
+                &chosen,
+                template_values("spring_offer|en_US", &["Bob"]),
+                "t-bob-mkt",
+            )
+            .await;
         let bob_done = c
             .submit(
                 &bob_view,
@@ -348,6 +356,19 @@ storage_test!(
             "free text outside the window: {bob_text}"
         );
         assert_eq!(bob_done["response_action"], "update", "{bob_done}");
+        let chosen_s = chosen.to_string();
+        assert!(chosen_s.contains("spring is here"), "{chosen_s}");
+        assert!(
+            chosen_s.contains("param_1") && !chosen_s.contains("param_2"),
+            "{chosen_s}"
+        );
+        assert_eq!(marketing["response_action"], "errors", "{marketing}");
+        assert!(
+            marketing
+                .to_string()
+                .contains("needs their WhatsApp consent"),
+            "no WhatsApp consent on record for Bob: {marketing}"
+        );
 
         // Assert: the ledger holds a text and a template, each to the
         // number that wrote, and both reach the provider.
@@ -716,6 +737,28 @@ storage_test!(
         assert!(section.rows[0].line().contains("`WHATSAPP_ACCESS_TOKEN`"));
     }
 );
+
+/// Chooses template `value` in the answer modal of `inbound`; the
+/// re-rendered view.
+async fn answer_choose(c: &Convo, inbound: i64, value: &str, ts: &str) -> Json {
+    let before = c.t.fake.calls_to("views.update").len();
+    let mut p = crate::helpers::block_action("inbound_answer_template");
+    p["container"] = json!({"type": "view", "view_id": "VANSWER"});
+    p["view"]["id"] = "VANSWER".into();
+    p["view"]["type"] = "modal".into();
+    p["view"]["callback_id"] = "inbound_answer_submit".into();
+    p["view"]["private_metadata"] = inbound.to_string().into();
+    p["view"]["title"] = json!({"type": "plain_text", "text": "Answer"});
+    p["user"]["id"] = APPROVER.into();
+    p["actions"][0] = json!({
+        "type": "static_select", "block_id": "template", "action_id": "inbound_answer_template",
+        "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+        "action_ts": ts
+    });
+    c.t.post_interaction(&p).await;
+    let updates = c.t.fake.wait_for_calls("views.update", before + 1).await;
+    updates[before].body["view"].clone()
+}
 
 /// Chooses `value` in the nudge modal of `contact`; the re-rendered view.
 async fn nudge_choose(c: &Convo, contact: i64, value: &str, ts: &str) -> Json {
