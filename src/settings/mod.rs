@@ -471,6 +471,21 @@ impl Settings {
                 ),
             ));
         }
+        // Sequences are automation writing first: Instagram allows no cold
+        // outreach at all, and WhatsApp outside a conversation takes only
+        // approved templates, which the sequences' steps do not have.
+        if matches!(
+            self.triggers.channel,
+            crate::domain::Channel::Whatsapp | crate::domain::Channel::Instagram
+        ) {
+            return Err(ConfigError::new(
+                "triggers.channel",
+                format!(
+                    "sequences go out by email or sms; {} allows no automated first message",
+                    self.triggers.channel.label()
+                ),
+            ));
+        }
         if self.import.batch_size == 0 {
             return Err(ConfigError::new("import.batch_size", "must be at least 1"));
         }
@@ -678,6 +693,25 @@ mod tests {
         assert_eq!(
             s.database.connection_url().expose_secret(),
             "sqlite://warmline.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn trigger_sequences_cannot_be_sent_on_instagram_or_whatsapp() {
+        for channel in ["instagram", "whatsapp"] {
+            let e = Settings::load_from(
+                &env(&[("WARMLINE__TRIGGERS__CHANNEL", channel)]),
+                Requirements::Offline,
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("triggers.channel"), "{e}");
+        }
+        assert!(
+            Settings::load_from(
+                &env(&[("WARMLINE__TRIGGERS__CHANNEL", "sms")]),
+                Requirements::Offline
+            )
+            .is_ok()
         );
     }
 
