@@ -179,6 +179,8 @@ async fn preview(app: &App, v: &RequestView) -> anyhow::Result<PreviewMessage> {
         });
     };
     let sms = v.channel == Channel::Sms.as_str();
+    // WhatsApp goes to a phone too, and has no subject.
+    let phone = sms || v.channel == Channel::Whatsapp.as_str();
     let name = [row.first_name.as_deref(), row.last_name.as_deref()]
         .into_iter()
         .flatten()
@@ -186,7 +188,7 @@ async fn preview(app: &App, v: &RequestView) -> anyhow::Result<PreviewMessage> {
         .join(" ");
     let to = if !name.is_empty() {
         name
-    } else if sms {
+    } else if phone {
         crate::domain::mask_phone(row.phone.as_deref().unwrap_or_default())
     } else {
         crate::domain::mask_email(row.email.as_deref().unwrap_or_default())
@@ -195,7 +197,7 @@ async fn preview(app: &App, v: &RequestView) -> anyhow::Result<PreviewMessage> {
     let subject = payload
         .get("subject")
         .and_then(|s| s.as_str())
-        .unwrap_or(if sms { "" } else { "(no subject)" });
+        .unwrap_or(if phone { "" } else { "(no subject)" });
     let text = payload
         .get("text")
         .and_then(|s| s.as_str())

@@ -374,6 +374,16 @@ storage_test!(
             queued["view"].to_string().contains("awaiting approval"),
             "{queued}"
         );
+        let request = app
+            .fake
+            .calls_to("chat.postMessage")
+            .into_iter()
+            .find(|c| c.body["channel"] == APPROVALS)
+            .expect("an approval request")
+            .body
+            .to_string();
+        assert!(request.contains("Hi Ada, spring is here"), "{request}");
+        assert!(!request.contains("(no subject)"), "{request}");
         // The ledger: the template with each one's parameter, marketing.
         let msgs = campaign_messages(&app.app.db).await;
         assert_eq!(
