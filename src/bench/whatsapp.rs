@@ -248,12 +248,14 @@ pub async fn run(
     );
     let headroom = headroom.unwrap_or(BENCH_HEADROOM);
     let c = fake.config().clone();
-    let mut settings = Settings::default();
-    settings.meta = MetaSettings {
-        app_secret: Some(c.app_secret.clone().into()),
-        verify_token: Some("bench".to_string().into()),
-        graph_url: Some(fake.base_url().into()),
-        graph_version: None,
+    let mut settings = Settings {
+        meta: MetaSettings {
+            app_secret: Some(c.app_secret.clone().into()),
+            verify_token: Some("bench".to_string().into()),
+            graph_url: Some(fake.base_url().into()),
+            graph_version: None,
+        },
+        ..Settings::default()
     };
     settings.providers.whatsapp = WhatsappSettings {
         access_token: Some(c.access_token.clone().into()),
