@@ -97,6 +97,9 @@ pub enum BenchCommand {
         recipients: usize,
         #[arg(long, default_value_t = 80)]
         rate: u32,
+        /// `dispatcher.rate_headroom` (default 0.99, as the SMS bench).
+        #[arg(long)]
+        headroom: Option<f64>,
         #[arg(long)]
         postgres: Option<String>,
     },
@@ -184,9 +187,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             messages,
             recipients,
             rate,
+            headroom,
             postgres,
         } => {
-            let r = whatsapp::run(messages, recipients, rate, postgres.as_deref(), None).await?;
+            let r =
+                whatsapp::run(messages, recipients, rate, postgres.as_deref(), headroom).await?;
             println!("{r}");
             let failures = r.failures();
             if !failures.is_empty() {

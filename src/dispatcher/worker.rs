@@ -172,18 +172,6 @@ async fn send_all(
                 if let Some(rate) = rate {
                     ctx.limiter.acquire(&key, rate).await?;
                 }
-                // Per-recipient pacing is taken after the rate slot, as close
-                // to the request leaving as possible: taken first, the wait
-                // for the rate slot (seconds when the queue is deep) came
-                // between them, and two messages to one person reached
-                // WhatsApp 5.5 s apart under its 6-s pair limit.
-                if let Some(interval) = pacing {
-                    for (_, m) in &chunk {
-                        ctx.limiter
-                            .acquire(&format!("{key}:to:{}", m.to), 1.0 / interval.as_secs_f64())
-                            .await?;
-                    }
-                }
                 let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
                 let dedupes_this_request = provider.takes_idempotency_key()
                     && (messages.len() == 1 || provider.batch_key_per_message());
@@ -203,7 +191,57 @@ async fn send_all(
                         ctx.limiter.acquire(&departure_key(&key), rate).await?;
                     }
                 }
+                // Per-recipient pacing is the last wait before the request
+                // leaves: taken earlier, the waits after it (the rate slot,
+                // the commit, the departure schedule) differed between two
+                // messages to one person, and they reached WhatsApp 5.5 s
+                // apart under its 6-s pair limit. Two schedules per person:
+                // `:to:` orders the requests (a slot `interval` apart), and
+                // `:answered:` starts `interval` after the provider answered
+                // the previous one, which it received before answering, so
+                // a slow first request (a connection being opened) cannot
+                // bring the next one closer than `interval` at its end. A
+                // request that waited takes a fresh departure slot, so the
+                // rate still holds. (A crash inside that wait leaves the
+                // message ambiguous, as any crash after `called_at`; with
+                // recipients interleaved it is rare.)
+                let paced = |m: &OutgoingMessage| {
+                    (
+                        format!("{key}:to:{}", m.to),
+                        format!("{key}:answered:{}", m.to),
+                    )
+                };
+                if let Some(interval) = pacing {
+                    let mut wait = Duration::ZERO;
+                    for (_, m) in &chunk {
+                        let (slot, answered) = paced(m);
+                        let reserved = ctx
+                            .limiter
+                            .reserve(&slot, 1.0 / interval.as_secs_f64())
+                            .await?;
+                        if !reserved.is_zero() {
+                            tokio::time::sleep(reserved).await;
+                        }
+                        wait = wait.max(reserved);
+                        let after_answer = ctx.limiter.pending_wait(&answered).await?;
+                        if !after_answer.is_zero() {
+                            tokio::time::sleep(after_answer).await;
+                        }
+                        wait = wait.max(after_answer);
+                    }
+                    if !wait.is_zero()
+                        && let Some(rate) = rate
+                        && !dedupes_this_request
+                    {
+                        ctx.limiter.acquire(&departure_key(&key), rate).await?;
+                    }
+                }
                 let mut outcomes = provider.send(&messages).await;
+                if let Some(interval) = pacing {
+                    for m in &messages {
+                        ctx.limiter.penalize(&paced(m).1, interval).await?;
+                    }
+                }
                 // A provider answering with the wrong number of outcomes is a
                 // bug; treat the unanswered ones as retryable, never as sent.
                 outcomes.resize(

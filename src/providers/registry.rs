@@ -278,4 +278,30 @@ mod tests {
         assert!(r.webhook("twilio/inbound").is_some());
         assert_eq!(r.webhook_of("twilio").unwrap().provider(), "twilio");
     }
+
+    #[tokio::test]
+    async fn whatsapp_and_instagram_report_through_the_one_meta_receiver() {
+        crate::install_crypto_provider();
+        let mut s = Settings::default();
+        s.meta.app_secret = Some("app".to_string().into());
+        let r = Registry::configured(&s).unwrap();
+        assert!(r.is_empty(), "the secret alone sends nothing");
+        assert!(r.webhook("meta").is_some(), "but reports still arrive");
+        s.providers.whatsapp.access_token = Some("EAA".to_string().into());
+        s.providers.whatsapp.phone_number_id = Some("1".into());
+        s.providers.whatsapp.business_account_id = Some("2".into());
+        s.providers.instagram.access_token = Some("IG".to_string().into());
+        s.providers.instagram.account_id = Some("3".into());
+        let r = Registry::configured(&s).unwrap();
+        assert_eq!(r.for_channel(Channel::Whatsapp).unwrap().name(), "whatsapp");
+        assert_eq!(
+            r.for_channel(Channel::Instagram).unwrap().name(),
+            "instagram"
+        );
+        for p in ["whatsapp", "instagram"] {
+            let w = r.webhook_of(p).expect("a receiver");
+            assert_eq!((w.route(), w.provider()), ("meta", "meta"));
+        }
+        assert!(r.webhook_of("twilio").is_none());
+    }
 }

@@ -184,7 +184,7 @@ storage_test!(
             json!({"text": "Hello back"}),
         )
         .await;
-        wait_for_state(&conn, &[inside.clone()], "sent").await;
+        wait_for_state(&conn, std::slice::from_ref(&inside), "sent").await;
         fake.advance(chrono::Duration::days(2));
 
         // Act: a person's answer after 24 h, tagged; then after 7 days.
@@ -196,7 +196,7 @@ storage_test!(
             json!({"text": "Sorry for the wait", "tag": "HUMAN_AGENT"}),
         )
         .await;
-        wait_for_state(&conn, &[tagged.clone()], "sent").await;
+        wait_for_state(&conn, std::slice::from_ref(&tagged), "sent").await;
         fake.advance(chrono::Duration::days(6));
         let late = answer(
             &app,

@@ -788,7 +788,7 @@ fn scripted(s: Scripted) -> Response {
     graph_error(s.status, s.code, s.subcode, &s.message)
 }
 
-fn bearer<'h>(headers: &'h HeaderMap) -> Option<&'h str> {
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

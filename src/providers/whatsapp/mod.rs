@@ -27,8 +27,9 @@
 //!
 //! - Rate: `[providers.whatsapp] requests_per_second` (default 80, the
 //!   Cloud API's default per number); per recipient at most one message
-//!   every 6 s (the pair rate limit), which the dispatcher spaces at
-//!   [`PLANNED_PAIR_INTERVAL`] (7 s: a second for departure jitter).
+//!   every 6 s (the pair rate limit), which the dispatcher keeps: a
+//!   person's next request leaves at least 6 s after the previous one's
+//!   slot and after Meta answered it.
 //! - `x-business-use-case-usage` on any answer pushes the limiter back
 //!   ([`Provider::take_pushback`]).
 //! - The token is only in the `Authorization` header (marked sensitive);
@@ -61,14 +62,6 @@ use crate::{
 pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 80.0;
 /// Meta's pair rate limit: one message to the same person every 6 s.
 pub const PAIR_INTERVAL: Duration = Duration::from_secs(6);
-/// The spacing warmline plans per person: the pair limit and a second.
-/// The dispatcher takes a person's slot before the request is committed
-/// and leaves on the departure schedule, so a request can reach Meta a
-/// little after its slot (the departure backlog: tenths of a second at
-/// tens of messages per second) while the next one to that person leaves
-/// on time; measured at 5.5 s apart with the bare 6 s. The extra second
-/// keeps every pair at least 6 s apart at Meta.
-pub const PLANNED_PAIR_INTERVAL: Duration = Duration::from_secs(7);
 /// A text `body` takes at most 4,096 characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
@@ -382,7 +375,7 @@ impl Provider for WhatsappProvider {
         Limits {
             requests_per_second: Some(self.requests_per_second),
             max_batch: 1,
-            per_recipient_interval: Some(PLANNED_PAIR_INTERVAL),
+            per_recipient_interval: Some(PAIR_INTERVAL),
         }
     }
 
@@ -581,7 +574,7 @@ mod tests {
             Limits {
                 requests_per_second: Some(80.0),
                 max_batch: 1,
-                per_recipient_interval: Some(Duration::from_secs(7))
+                per_recipient_interval: Some(Duration::from_secs(6))
             }
         );
         assert!(!p.takes_idempotency_key());
