@@ -115,10 +115,7 @@ impl InstagramProvider {
     }
 
     fn bearer(&self) -> HeaderValue {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
-            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
-        v.set_sensitive(true);
-        v
+        graph::bearer(&self.token)
     }
 
     async fn send_one(&self, m: &OutgoingMessage) -> SendOutcome {
@@ -126,32 +123,15 @@ impl InstagramProvider {
             Ok(b) => b,
             Err(error) => return SendOutcome::Permanent { error },
         };
-        let response = match self
-            .client
-            .post(format!("{}/messages", self.account_url))
-            .header(AUTHORIZATION, self.bearer())
-            .json(&body)
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return graph::transport_failure("instagram", &e),
+        let url = format!("{}/messages", self.account_url);
+        let answer = match graph::post(&self.client, "instagram", &url, &self.token, &body).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
         };
-        let status = response.status().as_u16();
-        if let Some(wait) = graph::pushback(
-            response
-                .headers()
-                .get(graph::USAGE_HEADER)
-                .and_then(|v| v.to_str().ok()),
-        ) {
+        if let Some(wait) = answer.pushback {
             self.pushback.hold(wait);
         }
-        let bytes = match response.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(_) if (200..300).contains(&status) => Vec::new(),
-            Err(e) => return graph::transport_failure("instagram", &e),
-        };
-        let outcome = classify(status, &bytes);
+        let outcome = classify(answer.status, &answer.body);
         if let SendOutcome::RateLimited { retry_after } = &outcome {
             self.pushback.hold(*retry_after);
         }

@@ -116,6 +116,62 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// The `Authorization` header for a Graph token, marked sensitive so no
+/// debug output of the request shows it.
+pub fn bearer(token: &secrecy::SecretString) -> reqwest::header::HeaderValue {
+    use secrecy::ExposeSecret;
+    let mut v =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
+    v.set_sensitive(true);
+    v
+}
+
+/// What one Graph `POST …/messages` answered: its status and body, and the
+/// hold its usage header asks for. Both providers send through it and
+/// classify the answer with their own table.
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub pushback: Option<Duration>,
+}
+
+/// POSTs `body` as JSON with the token. A transport failure (or a body
+/// lost after a non-2xx status) is the `Retryable` outcome to return; a 2xx
+/// whose body cannot be read is still an answer (the call took effect).
+pub async fn post(
+    client: &reqwest::Client,
+    provider: &str,
+    url: &str,
+    token: &secrecy::SecretString,
+    body: &serde_json::Value,
+) -> Result<Answer, crate::providers::SendOutcome> {
+    let response = client
+        .post(url)
+        .header(reqwest::header::AUTHORIZATION, bearer(token))
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport_failure(provider, &e))?;
+    let status = response.status().as_u16();
+    let pushback = pushback(
+        response
+            .headers()
+            .get(USAGE_HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let body = match response.bytes().await {
+        Ok(b) => b.to_vec(),
+        Err(_) if (200..300).contains(&status) => Vec::new(),
+        Err(e) => return Err(transport_failure(provider, &e)),
+    };
+    Ok(Answer {
+        status,
+        body,
+        pushback,
+    })
+}
+
 /// A transport failure, without reqwest's text (it may carry the URL).
 pub fn transport_failure(provider: &str, e: &reqwest::Error) -> crate::providers::SendOutcome {
     let what = if e.is_timeout() {

@@ -134,19 +134,7 @@ impl WhatsappProvider {
     }
 
     fn bearer(&self) -> HeaderValue {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
-            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
-        v.set_sensitive(true);
-        v
-    }
-
-    fn note_usage(&self, headers: &reqwest::header::HeaderMap) {
-        let usage = headers
-            .get(graph::USAGE_HEADER)
-            .and_then(|v| v.to_str().ok());
-        if let Some(wait) = graph::pushback(usage) {
-            self.pushback.hold(wait);
-        }
+        graph::bearer(&self.token)
     }
 
     async fn send_one(&self, m: &OutgoingMessage) -> SendOutcome {
@@ -155,25 +143,15 @@ impl WhatsappProvider {
             Err(error) => return SendOutcome::Permanent { error },
         };
         tracing::debug!(message = %m.id, to = %mask_phone(&m.to), "whatsapp: sending one message");
-        let response = match self
-            .client
-            .post(format!("{}/messages", self.number_url))
-            .header(AUTHORIZATION, self.bearer())
-            .json(&body)
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return graph::transport_failure("whatsapp", &e),
+        let url = format!("{}/messages", self.number_url);
+        let answer = match graph::post(&self.client, "whatsapp", &url, &self.token, &body).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
         };
-        let status = response.status().as_u16();
-        self.note_usage(response.headers());
-        let bytes = match response.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(_) if (200..300).contains(&status) => Vec::new(),
-            Err(e) => return graph::transport_failure("whatsapp", &e),
-        };
-        let outcome = classify(status, &bytes);
+        if let Some(wait) = answer.pushback {
+            self.pushback.hold(wait);
+        }
+        let outcome = classify(answer.status, &answer.body);
         match &outcome {
             SendOutcome::RateLimited { retry_after } => self.pushback.hold(*retry_after),
             SendOutcome::Permanent { error } | SendOutcome::Refused { error, .. } => {
@@ -579,12 +557,10 @@ mod tests {
         );
         assert!(!p.takes_idempotency_key());
         assert!(!format!("{p:?}").contains("EAAsecret"));
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            graph::USAGE_HEADER,
-            r#"{"1":[{"type":"whatsapp","call_count":100}]}"#.parse().unwrap(),
+        p.pushback.hold(
+            graph::pushback(Some(r#"{"1":[{"type":"whatsapp","call_count":100}]}"#))
+                .expect("a full call count holds"),
         );
-        p.note_usage(&headers);
         assert!(p.take_pushback().is_some());
         assert_eq!(p.take_pushback(), None);
         let mut zero = s.clone();
