@@ -8,6 +8,7 @@ pub mod email;
 pub mod import;
 pub mod slack_ack;
 pub mod sms;
+pub mod tally;
 pub mod unsubscribe;
 pub mod warmth;
 pub mod whatsapp;

@@ -17,7 +17,7 @@
 //! Also the contact seeding the SMS crash run shares ([`seed_sms_contacts`]).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     time::{Duration, Instant},
 };
 
@@ -360,22 +360,10 @@ pub async fn run(
     tracker.wait().await;
 
     // Reconcile the fake's log with the ledger, by recipient.
-    let mut per_phone: HashMap<&str, usize> = HashMap::new();
     let created = fake.messages();
-    let mut strangers = 0;
-    for m in &created {
-        match phones.get(m.to.as_str()) {
-            Some(p) => *per_phone.entry(*p).or_default() += 1,
-            None => strangers += 1,
-        }
-    }
+    let tally = super::tally::Tally::of(created.iter().map(|m| phones.get(m.to.as_str()).copied()));
     let requests = fake.requests();
     let times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
-    let span = times
-        .last()
-        .zip(times.first())
-        .map(|(l, f)| l.duration_since(*f).as_secs_f64())
-        .unwrap_or(0.0);
     let report = SmsBench {
         backend: if pg_url.is_some() {
             "PostgreSQL"
@@ -389,15 +377,11 @@ pub async fn run(
         requests: requests.len(),
         windows: fixed_windows(&times),
         max_in_any_second: fake.max_requests_in_any_second(),
-        achieved_mps: if span > 0.0 {
-            (times.len() - 1) as f64 / span
-        } else {
-            0.0
-        },
+        achieved_mps: super::tally::achieved_rate(&times),
         rate_limited: requests.iter().filter(|r| r.status == 429).count(),
-        delivered: per_phone.len(),
-        duplicates: per_phone.values().map(|n| n - 1).sum(),
-        strangers,
+        delivered: tally.delivered,
+        duplicates: tally.duplicates,
+        strangers: tally.strangers,
         sent: sent_with_sid(&db).await?,
     };
     db.close().await.ok();

@@ -24,7 +24,7 @@
 //!   id) and the ledger says `sent` with a wamid for each.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     time::{Duration, Instant},
 };
 
@@ -291,21 +291,13 @@ pub async fn run(
     tracker.wait().await;
 
     // Reconcile the fake's accepted log with the ledger, by ledger id.
-    let mut per_id: HashMap<String, usize> = HashMap::new();
-    let mut strangers = 0;
-    for a in fake.accepted() {
-        match a.biz_opaque_callback_data.filter(|b| ids.contains(b)) {
-            Some(id) => *per_id.entry(id).or_default() += 1,
-            None => strangers += 1,
-        }
-    }
+    let tally = super::tally::Tally::of(
+        fake.accepted()
+            .into_iter()
+            .map(|a| a.biz_opaque_callback_data.filter(|b| ids.contains(b))),
+    );
     let requests = fake.requests();
     let times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
-    let span = times
-        .last()
-        .zip(times.first())
-        .map(|(l, f)| l.duration_since(*f).as_secs_f64())
-        .unwrap_or(0.0);
     let report = WhatsappBench {
         backend: if pg_url.is_some() {
             "PostgreSQL"
@@ -319,17 +311,13 @@ pub async fn run(
         elapsed,
         requests: requests.len(),
         max_in_any_second: crate::providers::test_provider::max_in_any_second(&times),
-        achieved_rate: if span > 0.0 {
-            (times.len() - 1) as f64 / span
-        } else {
-            0.0
-        },
+        achieved_rate: super::tally::achieved_rate(&times),
         throttled: requests.iter().filter(|r| r.code == Some(130429)).count(),
         pair_limited: requests.iter().filter(|r| r.code == Some(131056)).count(),
         min_pair_spacing: fake.min_pair_spacing(),
-        delivered: per_id.len(),
-        duplicates: per_id.values().map(|n| n - 1).sum(),
-        strangers,
+        delivered: tally.delivered,
+        duplicates: tally.duplicates,
+        strangers: tally.strangers,
         sent: sent_with_wamid(&db).await?,
     };
     db.close().await.ok();
